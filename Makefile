@@ -1,0 +1,50 @@
+# carehouse: the two commands. Needs only python3 (3.11+) and make.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_DIR := .carehouse/uv
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_DIR)/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help install run test lint typecheck sqllint pytest down clean
+
+help:
+	@echo "make run   - start embedded services, generate demo data, run the pipeline, print a summary"
+	@echo "make test  - everything CI runs: ruff, mypy, sqlfluff, pytest"
+	@echo "make down  - stop the embedded services"
+
+# uv from the package registry when the machine has none; never a download script.
+$(UV_DIR)/bin/uv:
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: .venv/.synced
+
+run: install
+	$(RUN) carehouse run
+
+down: install
+	$(RUN) carehouse down
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy
+
+sqllint: install
+	$(RUN) python -m carehouse.sqllint
+
+pytest: install
+	$(RUN) pytest
+
+test: lint typecheck sqllint pytest
+
+clean:
+	rm -rf .carehouse/dbt .pytest_cache .mypy_cache .ruff_cache

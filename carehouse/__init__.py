@@ -1,0 +1,1 @@
+"""carehouse: a Postgres-native ELT warehouse for hospital data."""

@@ -1,0 +1,1 @@
+"""Embedded services: Postgres, a Kafka-protocol broker, a Prefect server and worker."""

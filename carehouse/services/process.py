@@ -1,0 +1,180 @@
+"""Detached service processes: start, record, probe and stop them by pid file.
+
+Every embedded service runs in its own session (process group), so `down`
+can stop it with everything it spawned and leave no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What `up` recorded about a running service."""
+
+    name: str
+    pid: int
+    port: int
+    log: str
+
+    def save(self, state_dir: Path) -> None:
+        """Write the state file atomically."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state_dir / f".{self.name}.json.tmp"
+        tmp.write_text(json.dumps(asdict(self)))
+        tmp.replace(state_dir / f"{self.name}.json")
+
+    @classmethod
+    def load(cls, state_dir: Path, name: str) -> ServiceState | None:
+        """Read a state file, or None when the service was never started."""
+        path = state_dir / f"{name}.json"
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+    @staticmethod
+    def forget(state_dir: Path, name: str) -> None:
+        """Remove a state file, remembering the port so a restart can reuse it."""
+        path = state_dir / f"{name}.json"
+        if path.exists():
+            port = json.loads(path.read_text())["port"]
+            (state_dir / f"{name}.port").write_text(str(port))
+        path.unlink(missing_ok=True)
+
+    @staticmethod
+    def last_port(state_dir: Path, name: str) -> int | None:
+        """The port the service had last time, so exported addresses stay valid."""
+        state = ServiceState.load(state_dir, name)
+        if state is not None:
+            return state.port
+        remembered = state_dir / f"{name}.port"
+        return int(remembered.read_text()) if remembered.exists() else None
+
+
+class ServiceStartError(RuntimeError):
+    """A service did not come up; the message points at its log."""
+
+
+def free_port(preferred: int | None = None) -> int:
+    """A free TCP port on 127.0.0.1, the preferred one when it is free."""
+    if preferred and not port_open(preferred):
+        with contextlib.suppress(OSError), socket.socket() as probe:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """True when the process exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        with contextlib.suppress(OSError, IndexError):
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a process in its own session with output appended to its log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            list(args),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            user=user,
+        )
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    log: Path,
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
+    """Poll until ready() is true; fail with the log's tail if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if not alive():
+            raise ServiceStartError(f"{what} exited during start-up; see {log}\n{tail(log)}")
+        time.sleep(0.2)
+    raise ServiceStartError(f"{what} not ready after {timeout:.0f}s; see {log}\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a log file, for error messages."""
+    if not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_group(pid: int, *, timeout: float = 15.0, first_signal: str = "SIGTERM") -> None:
+    """Signal a process group, then SIGKILL whatever is left after the timeout."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.Signals[first_signal])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _group_alive(pgid):
+        time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if os.getpgid(int(entry.name)) == pgid and pid_alive(int(entry.name)):
+                return True
+    return False

@@ -1,0 +1,64 @@
+"""Test session: real embedded Postgres, Tansu broker and Prefect server, started once.
+
+Everything lives in a temporary CAREHOUSE_HOME on free ports; nothing touches
+the network or the developer's own `.carehouse/`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from carehouse.environment import TELEMETRY_OFF
+from carehouse.settings import Settings
+
+# Set before any test module imports Prefect, dbt or dlt (they read the
+# environment once, at import).
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="carehouse-test-"))
+os.environ.update(
+    {
+        "CAREHOUSE_HOME": str(_SESSION_DIR / "home"),
+        "CAREHOUSE_LANDING_DIR": str(_SESSION_DIR / "landing"),
+        "PREFECT_HOME": str(_SESSION_DIR / "home" / "prefect"),
+        **TELEMETRY_OFF,
+    }
+)
+for _name in (
+    "CAREHOUSE_DATABASE_URL",
+    "CAREHOUSE_KAFKA_BOOTSTRAP",
+    "PREFECT_API_URL",
+    "CAREHOUSE_EMBEDDED",
+    "CAREHOUSE_LOADER_PASSWORD",
+    "CAREHOUSE_TRANSFORMER_PASSWORD",
+    "CAREHOUSE_BI_PASSWORD",
+):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    """Settings of the running embedded services, bootstrapped; stopped at session end."""
+    from carehouse.services.lifecycle import down, up
+
+    ready = up(Settings())
+    try:
+        # Flows under test find the services through CAREHOUSE_HOME; Prefect has
+        # already read its settings at import, so point it at the server here.
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: ready.prefect_api}):
+            yield ready
+    finally:
+        down(ready)
+
+
+@pytest.fixture()
+def admin_conn(settings: Settings) -> Iterator[psycopg.Connection]:
+    """An autocommit admin connection."""
+    with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
+        yield conn
