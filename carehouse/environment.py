@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from carehouse.settings import Settings
+from carehouse.settings import PROJECT_ROOT, Settings
 
 # Every run stays off the network: no tool may wait on an outside host.
 TELEMETRY_OFF: dict[str, str] = {
@@ -27,6 +27,7 @@ def tool_environment(settings: Settings) -> dict[str, str]:
     address = settings.pg_address
     env: dict[str, str] = {
         "CAREHOUSE_HOME": str(settings.home),
+        "CAREHOUSE_PROJECT_DIR": str(PROJECT_ROOT),
         "CAREHOUSE_LANDING_DIR": str(settings.landing_dir),
         "CAREHOUSE_DATABASE_URL": settings.admin_dsn,
         "CAREHOUSE_KAFKA_BOOTSTRAP": settings.kafka,

@@ -1,0 +1,162 @@
+"""The `carehouse` command line: services, connection strings, loads and the main job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from carehouse.database import DatabaseUnreachable
+from carehouse.environment import export_lines, tool_environment
+from carehouse.services.process import ServiceStartError
+from carehouse.settings import ROLES, Role, ServiceNotRunning, Settings, get_settings
+
+app = typer.Typer(
+    help="carehouse: a Postgres-native ELT warehouse for hospital data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+load_app = typer.Typer(help="Load one batch source into raw, by hand.", no_args_is_help=True)
+app.add_typer(load_app, name="load")
+
+# Failures a user can act on: one clear line and a non-zero exit, not a traceback.
+EXPECTED_FAILURES = (DatabaseUnreachable, ServiceNotRunning, ServiceStartError)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _fail(err: Exception) -> typer.Exit:
+    typer.echo(f"carehouse: {err}", err=True)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded services that are not configured externally, and bootstrap."""
+    from carehouse.services.lifecycle import status
+    from carehouse.services.lifecycle import up as start_services
+
+    try:
+        ready = start_services(_settings())
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    for row in status(ready):
+        typer.echo(_status_line(row.name, row.address, row.up, row.embedded))
+
+
+@app.command()
+def down() -> None:
+    """Stop only what `carehouse up` started."""
+    from carehouse.services.lifecycle import down as stop_services
+
+    stopped = stop_services(_settings())
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> None:
+    """Each service, its address, up or down."""
+    from carehouse.services.lifecycle import status as service_status
+
+    rows = service_status(_settings())
+    for row in rows:
+        typer.echo(_status_line(row.name, row.address, row.up, row.embedded))
+    if not all(row.up for row in rows):
+        raise typer.Exit(code=1)
+
+
+def _status_line(name: str, address: str, is_up: bool, embedded: bool) -> str:
+    where = "embedded" if embedded else "external"
+    return f"{name:<15} {'up' if is_up else 'down':<5} {where:<9} {address}"
+
+
+@app.command()
+def env() -> None:
+    """Print `export` lines for dbt, soda, psql and prefect: eval "$(carehouse env)"."""
+    try:
+        typer.echo(export_lines(tool_environment(_settings())))
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+
+
+@app.command()
+def dsn(
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "admin",
+) -> None:
+    """Print the connection string of one role."""
+    if role not in ROLES:
+        raise _fail(ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}"))
+    try:
+        typer.echo(_settings().dsn(_as_role(role)))
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+
+
+def _as_role(role: str) -> Role:
+    for known in ROLES:
+        if known == role:
+            return known
+    raise ValueError(role)
+
+
+@load_app.command("admissions")
+def load_admissions(
+    path: Annotated[str | None, typer.Option(help="A CSV file or a folder of them.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load admissions CSV files from the landing folder (or --path) into raw."""
+    from pathlib import Path
+
+    from carehouse.environment import apply_to_process
+    from carehouse.ingest.admissions import load_admissions as run_load
+
+    settings = _settings()
+    try:
+        apply_to_process(settings)
+        summary = run_load(settings, Path(path) if path else None)
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo(json.dumps(summary.to_json()) if as_json else summary.one_line())
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
+    days: Annotated[int, typer.Option(help="Days of data ending at --end-date.")] = 30,
+    end_date: Annotated[str | None, typer.Option(help="Last day (default yesterday).")] = None,
+    per_day: Annotated[int, typer.Option(help="Admissions per day.")] = 300,
+) -> None:
+    """Write a simulated hospital's files into the landing folder."""
+    from datetime import date, timedelta
+
+    from carehouse.demo.admissions import generate_admissions
+
+    settings = _settings()
+    last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
+    files = generate_admissions(
+        settings.landing_dir, seed=seed, end_date=last, days=days, admissions_per_day=per_day
+    )
+    typer.echo(f"wrote {len(files)} files into {settings.landing_dir}")
+
+
+@app.command()
+def run(
+    days: Annotated[int, typer.Option(help="Demo days to generate when landing is empty.")] = 30,
+) -> None:
+    """The main job: start services, make demo data if needed, run the pipeline, summarise."""
+    from carehouse.runner import main_job
+
+    try:
+        code = main_job(_settings(), demo_days=days)
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,52 @@
+"""Prefect tasks: thin wrappers over plain carehouse functions.
+
+Retries go on idempotent I/O only (loads). dbt builds and quality gates are
+never retried: a failing check must fail loudly, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from carehouse.gates import GateResult, require_passed, verify_layer
+from carehouse.ingest.admissions import LoadSummary, load_admissions
+from carehouse.inventory import table_counts
+from carehouse.settings import Settings
+from carehouse.transform import DbtResult, run_dbt
+
+# Settings carry secrets and are not hashable inputs: no task result caching.
+IO_RETRIES = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+}
+
+
+@task(name="load-admissions", cache_policy=NO_CACHE, **IO_RETRIES)  # type: ignore[call-overload]
+def load_admissions_task(settings: Settings, path: Path | None = None) -> LoadSummary:
+    """Load admissions CSVs into raw (idempotent: a loaded file is skipped)."""
+    return load_admissions(settings, path)
+
+
+@task(name="dbt-build", cache_policy=NO_CACHE)
+def dbt_build_task(settings: Settings, select: list[str]) -> DbtResult:
+    """Run `dbt build` on a selection; raises naming the failed nodes."""
+    return run_dbt(settings, ["build", "--select", *select])
+
+
+@task(name="gate", cache_policy=NO_CACHE)
+def gate_task(settings: Settings, layer: str, run_id: str) -> GateResult:
+    """Verify every contract of one layer; raises GateFailed when any check fails."""
+    result = verify_layer(settings, layer, run_id)
+    require_passed(result)
+    return result
+
+
+@task(name="count-rows", cache_policy=NO_CACHE)
+def count_rows_task(settings: Settings) -> dict[str, int]:
+    """Row counts of every table per layer."""
+    return table_counts(settings)
