@@ -22,16 +22,14 @@ TELEMETRY_OFF: dict[str, str] = {
 }
 
 
-def tool_environment(settings: Settings) -> dict[str, str]:
-    """Variables for dbt, soda, psql and prefect, pointing at the running services."""
+def database_environment(settings: Settings) -> dict[str, str]:
+    """Variables the dbt profile, the Soda data source and psql read: Postgres only."""
     address = settings.pg_address
     env: dict[str, str] = {
         "CAREHOUSE_HOME": str(settings.home),
         "CAREHOUSE_PROJECT_DIR": str(PROJECT_ROOT),
         "CAREHOUSE_LANDING_DIR": str(settings.landing_dir),
-        "CAREHOUSE_DATABASE_URL": settings.admin_dsn,
-        "CAREHOUSE_KAFKA_BOOTSTRAP": settings.kafka,
-        "PREFECT_API_URL": settings.prefect_api,
+        "CAREHOUSE_HOSPITAL_TIMEZONE": settings.hospital_timezone,
         "CAREHOUSE_PG_HOST": address.host,
         "CAREHOUSE_PG_PORT": str(address.port),
         "CAREHOUSE_PG_DATABASE": address.database,
@@ -48,6 +46,15 @@ def tool_environment(settings: Settings) -> dict[str, str]:
     for role in ("loader", "transformer", "bi"):
         env[f"CAREHOUSE_{role.upper()}_USER"] = settings.role_user(role)
         env[f"CAREHOUSE_{role.upper()}_PASSWORD"] = settings.role_password(role)
+    return env
+
+
+def tool_environment(settings: Settings) -> dict[str, str]:
+    """Everything `carehouse env` exports: the database, the broker and Prefect."""
+    env = database_environment(settings)
+    env["CAREHOUSE_DATABASE_URL"] = settings.admin_dsn
+    env["CAREHOUSE_KAFKA_BOOTSTRAP"] = settings.kafka
+    env["PREFECT_API_URL"] = settings.prefect_api
     if settings.embedded_prefect:
         env["PREFECT_HOME"] = str(settings.prefect_home)
     embedded = [

@@ -1,0 +1,76 @@
+{#
+    Safe casts: return null instead of raising when a text value cannot be typed, so one bad
+    CSV cell never fails the whole build. Callers compare the result with the input to route
+    the record to quarantine with a reason. pg_input_is_valid needs PostgreSQL 16 or later; the
+    regular expressions additionally pin the accepted spelling to ISO 8601, so values such as
+    '03/04/2026' are never read through a DateStyle-dependent guess.
+#}
+
+{%- macro iso_naive_timestamp_pattern() -%}
+    '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$'
+{%- endmacro -%}
+
+{%- macro iso_offset_timestamp_pattern() -%}
+    '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$'
+{%- endmacro -%}
+
+{#
+    An ISO 8601 text timestamp as timestamptz. A value with an offset (or Z) is an absolute
+    instant; a naive value is wall-clock time in `timezone` (the hospital's). The session
+    TimeZone never enters the result.
+#}
+{%- macro safe_cast_timestamptz(column, timezone) -%}
+    case
+        when
+            {{ column }} ~ {{ iso_naive_timestamp_pattern() }}
+            and pg_input_is_valid({{ column }}, 'timestamp')
+            then cast({{ column }} as timestamp) at time zone {{ sql_string_literal(timezone) }}
+        when
+            {{ column }} ~ {{ iso_offset_timestamp_pattern() }}
+            and pg_input_is_valid({{ column }}, 'timestamptz')
+            then cast({{ column }} as timestamptz)
+    end
+{%- endmacro -%}
+
+{#
+    A plain decimal text as numeric(precision, scale); null when it has a sign, more integer
+    digits than fit, or more decimals than `scale` (rounding money silently is a change of value).
+#}
+{%- macro safe_cast_numeric(column, precision, scale) -%}
+    {%- set integer_digits = precision - scale -%}
+    case
+        when {{ column }} ~ '^\d{1,{{ integer_digits }}}(\.\d{0,{{ scale }}})?$'
+            then cast({{ column }} as numeric({{ precision }}, {{ scale }}))
+    end
+{%- endmacro -%}
+
+{#- A text value as a quoted SQL string literal. -#}
+{%- macro sql_string_literal(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro -%}
+
+{#- Blank or whitespace-only CSV cells mean "no value". -#}
+{%- macro clean_text(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro -%}
+
+{#-
+    A timestamptz's calendar date in `timezone`. The explicit zone makes it independent of
+    the session TimeZone.
+-#}
+{%- macro local_date(column, timezone) -%}
+    cast(({{ column }} at time zone {{ sql_string_literal(timezone) }}) as date)
+{%- endmacro -%}
+
+{#- First day of a date's month; via timestamp (no zone) so the session TimeZone never applies. -#}
+{%- macro month_start(date_column) -%}
+    cast(date_trunc('month', cast({{ date_column }} as timestamp)) as date)
+{%- endmacro -%}
+
+{#-
+    Fails the run before any model is built when the hospital timezone is not one Postgres
+    knows; a view would otherwise be created and only fail when read.
+-#}
+{%- macro assert_known_timezone(timezone) -%}
+    select now() at time zone {{ sql_string_literal(timezone) }} as checked_at
+{%- endmacro -%}

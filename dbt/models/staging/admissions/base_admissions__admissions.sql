@@ -1,0 +1,141 @@
+{#-
+    Every distinct raw admission exactly once: de-duplicated to its latest version, typed with
+    safe casts, and given a rejection reason when it cannot be typed. stg_admissions__admissions
+    keeps the rows without a reason; quarantine.admissions_rejected keeps the others.
+    Ephemeral so the staging and quarantine views each read raw directly: a view built on
+    this one would be dropped (cascade) whenever this one is rebuilt alone.
+-#}
+{{ config(materialized='ephemeral') }}
+{%- set hospital_timezone = var('hospital_timezone') -%}
+
+with
+
+source as (
+    select
+        admission_id,
+        patient_id,
+        admitted_at,
+        discharged_at,
+        department,
+        admission_type,
+        discharge_disposition,
+        primary_diagnosis_code,
+        total_charges,
+        insurer_id,
+        _source_file,
+        _source_line,
+        _source_hash,
+        _ingested_at,
+        _dlt_load_id,
+        _dlt_id
+    from {{ source('raw_admissions', 'admissions') }}
+),
+
+departments as (
+    select code from {{ ref('departments') }}
+),
+
+ranked as (
+    select
+        *,
+        {{ admission_record_key() }} as record_key,
+        -- A re-sent file or a corrected row supersedes what came before: the latest load
+        -- wins, then the later file and line within one load.
+        row_number() over (
+            partition by {{ admission_record_key() }}
+            order by
+                _ingested_at desc nulls last,
+                _source_file desc nulls last,
+                _source_line desc nulls last
+        ) as version_rank
+    from source
+),
+
+latest as (
+    select
+        record_key,
+        {{ clean_text('admission_id') }} as admission_id,
+        {{ clean_text('patient_id') }} as patient_id,
+        {{ clean_text('admitted_at') }} as admitted_at_text,
+        {{ clean_text('discharged_at') }} as discharged_at_text,
+        -- Padded, mixed-case or spaced names ('  general medicine') map to the code
+        -- vocabulary (GENERAL_MEDICINE).
+        upper(regexp_replace({{ clean_text('department') }}, '[\s-]+', '_', 'g')) as department,
+        lower({{ clean_text('admission_type') }}) as admission_type,
+        lower({{ clean_text('discharge_disposition') }}) as discharge_disposition,
+        upper({{ clean_text('primary_diagnosis_code') }}) as primary_diagnosis_code,
+        {{ clean_text('total_charges') }} as total_charges_text,
+        coalesce(upper({{ clean_text('insurer_id') }}), 'SELF_PAY') as insurer_id,
+        _source_file as source_file_name,
+        _source_line as source_line_number,
+        _source_hash as source_record_hash,
+        _ingested_at as ingested_at,
+        _dlt_load_id as load_id,
+        jsonb_build_object(
+            'admission_id', admission_id,
+            'patient_id', patient_id,
+            'admitted_at', admitted_at,
+            'discharged_at', discharged_at,
+            'department', department,
+            'admission_type', admission_type,
+            'discharge_disposition', discharge_disposition,
+            'primary_diagnosis_code', primary_diagnosis_code,
+            'total_charges', total_charges,
+            'insurer_id', insurer_id
+        ) as raw_record
+    from ranked
+    where version_rank = 1
+),
+
+typed as (
+    select
+        latest.*,
+        {{ safe_cast_timestamptz('admitted_at_text', hospital_timezone) }} as admitted_at,
+        {{ safe_cast_timestamptz('discharged_at_text', hospital_timezone) }} as discharged_at,
+        {{ safe_cast_numeric('total_charges_text', 12, 2) }} as total_charges,
+        latest.department in (select departments.code from departments) as is_known_department
+    from latest
+),
+
+validated as (
+    select
+        *,
+        -- The first rule a record breaks is its reason; the order puts identity first.
+        case
+            when admission_id is null then 'MISSING_ADMISSION_ID'
+            when patient_id is null then 'MISSING_PATIENT_ID'
+            when admitted_at is null then 'INVALID_DATE'
+            when discharged_at_text is not null and discharged_at is null then 'INVALID_DATE'
+            when discharged_at < admitted_at then 'INVALID_LOS'
+            when department is null or not is_known_department then 'UNKNOWN_DEPARTMENT'
+            when total_charges_text is not null and total_charges is null then 'INVALID_AMOUNT'
+        end as rejection_reason
+    from typed
+),
+
+final as (
+    select
+        record_key,
+        admission_id,
+        patient_id,
+        department,
+        admission_type,
+        discharge_disposition,
+        primary_diagnosis_code,
+        total_charges,
+        insurer_id,
+        admitted_at,
+        discharged_at,
+        {{ local_date('admitted_at', hospital_timezone) }} as admission_date,
+        {{ local_date('discharged_at', hospital_timezone) }} as discharge_date,
+        rejection_reason,
+        raw_record,
+        source_file_name,
+        source_line_number,
+        source_record_hash,
+        ingested_at,
+        load_id
+    from validated
+)
+
+select * from final

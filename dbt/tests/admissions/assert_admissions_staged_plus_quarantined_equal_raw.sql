@@ -1,0 +1,35 @@
+-- Nothing is silently dropped: every distinct raw admission is either staged or quarantined,
+-- exactly once. Returns a row (a failure) when the counts disagree.
+with
+
+raw_records as (
+    select count(distinct {{ admission_record_key() }}) as record_count
+    from {{ source('raw_admissions', 'admissions') }}
+),
+
+staged as (
+    select count(*) as record_count
+    from {{ ref('stg_admissions__admissions') }}
+),
+
+quarantined as (
+    select count(*) as record_count
+    from {{ ref('admissions_rejected') }}
+),
+
+final as (
+    select
+        raw_records.record_count as raw_count,
+        staged.record_count as staged_count,
+        quarantined.record_count as quarantined_count
+    from raw_records
+    cross join staged
+    cross join quarantined
+)
+
+select
+    raw_count,
+    staged_count,
+    quarantined_count
+from final
+where raw_count <> staged_count + quarantined_count
