@@ -53,8 +53,18 @@ def settings() -> Iterator[Settings]:
 
         with temporary_settings(updates={PREFECT_API_URL: ready.prefect_api}):
             yield ready
+            _flush_prefect_clients()
     finally:
         down(ready)
+
+
+def _flush_prefect_clients() -> None:
+    """Send buffered logs and events before the server stops, so none is left to fail."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
 
 
 @pytest.fixture()
