@@ -19,14 +19,19 @@ from carehouse.settings import Settings
 from carehouse.transform import DbtResult, run_dbt
 
 # Settings carry secrets and are not hashable inputs: no task result caching.
-IO_RETRIES = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-}
+# Loads are idempotent I/O (a loaded file is skipped), so they may be retried.
+IO_RETRIES = 3
+IO_BACKOFF = exponential_backoff(backoff_factor=2)
+IO_JITTER = 0.5
 
 
-@task(name="load-admissions", cache_policy=NO_CACHE, **IO_RETRIES)  # type: ignore[call-overload]
+@task(
+    name="load-admissions",
+    cache_policy=NO_CACHE,
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_BACKOFF,
+    retry_jitter_factor=IO_JITTER,
+)
 def load_admissions_task(settings: Settings, path: Path | None = None) -> LoadSummary:
     """Load admissions CSVs into raw (idempotent: a loaded file is skipped)."""
     return load_admissions(settings, path)

@@ -28,6 +28,7 @@ os.environ.update(
         **TELEMETRY_OFF,
     }
 )
+(_SESSION_DIR / "home" / "prefect").mkdir(parents=True)
 for _name in (
     "CAREHOUSE_DATABASE_URL",
     "CAREHOUSE_KAFKA_BOOTSTRAP",

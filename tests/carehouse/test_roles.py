@@ -53,24 +53,30 @@ def test_bi_is_denied_everything_but_gold(
         allowed = conn.execute("select has_schema_privilege(%s, 'usage')", (schema,)).fetchone()
         assert allowed == (False,)
     if schema in ("raw_admissions", "gold_next", "staging"):
-        with psycopg.connect(settings.dsn("bi")) as conn, pytest.raises(
-            psycopg.errors.InsufficientPrivilege
+        with (
+            psycopg.connect(settings.dsn("bi")) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
-            conn.execute(f"select * from {schema}.role_probe")  # noqa: S608 - fixed names
+            conn.execute(f"select * from {schema}.role_probe")
 
 
 def test_bi_cannot_write_gold(settings: Settings, fixtures_tables: None) -> None:
-    with psycopg.connect(settings.dsn("bi")) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+    with (
+        psycopg.connect(settings.dsn("bi")) as conn,
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+    ):
         conn.execute("insert into gold.role_probe values (2)")
 
 
 def test_loader_writes_raw_only(settings: Settings, fixtures_tables: None) -> None:
-    with psycopg.connect(settings.dsn("loader")) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege
+    with (
+        psycopg.connect(settings.dsn("loader")) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("create table staging.loader_probe (id int)")
-    with psycopg.connect(settings.dsn("loader")) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege
+    with (
+        psycopg.connect(settings.dsn("loader")) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("select * from gold.role_probe")
 
@@ -80,7 +86,8 @@ def test_transformer_reads_raw_but_cannot_write_it(
 ) -> None:
     with psycopg.connect(settings.dsn("transformer")) as conn:
         assert conn.execute("select count(*) from raw_admissions.role_probe").fetchone() == (0,)
-    with psycopg.connect(settings.dsn("transformer")) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege
+    with (
+        psycopg.connect(settings.dsn("transformer")) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("insert into raw_admissions.role_probe values (1)")

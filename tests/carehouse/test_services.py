@@ -13,7 +13,7 @@ import pytest
 from carehouse.services import kafka, postgres, prefect_server
 from carehouse.services.lifecycle import down, status, up
 from carehouse.services.process import ServiceState, pid_alive
-from carehouse.settings import Settings
+from carehouse.settings import Role, Settings
 
 CARHOUSE = [sys.executable, "-m", "carehouse.cli"]
 
@@ -115,7 +115,7 @@ def test_env_exports_what_the_tools_need(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("role", ["admin", "loader", "transformer", "bi"])
-def test_dsn_connects_as_the_role(settings: Settings, role: str) -> None:
+def test_dsn_connects_as_the_role(settings: Settings, role: Role) -> None:
     dsn = subprocess.run(
         [*CARHOUSE, "dsn", "--role", role], capture_output=True, text=True, timeout=60, check=True
     ).stdout.strip()

@@ -12,9 +12,16 @@ import psycopg
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import StateType
 
 from carehouse.settings import Settings
-from tests.dbt.warehouse import ADMISSIONS, EXPECTED_GOLD, RAW_COLUMNS, fetch_gold, isolated_warehouse
+from tests.dbt.warehouse import (
+    ADMISSIONS,
+    EXPECTED_GOLD,
+    RAW_COLUMNS,
+    fetch_gold,
+    isolated_warehouse,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +42,9 @@ def write_landing_csvs(landing: Path) -> int:
 
 
 @pytest.fixture()
-def nightly_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def nightly_env(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     """An isolated database and landing folder, exported the way a deployment sees them."""
     with isolated_warehouse(settings, "nightly") as warehouse:
         landing = tmp_path / "landing"
@@ -67,7 +76,7 @@ def test_nightly_loads_builds_gates_and_records_the_run(nightly_env: Settings) -
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary.run_id]))
         )
-    assert [run.state_type.value for run in runs] == ["COMPLETED"]
+    assert [run.state_type for run in runs] == [StateType.COMPLETED]
 
     # A second run of the same day loads nothing again and leaves gold as it was.
     again = nightly(business_date=date(2026, 3, 20))

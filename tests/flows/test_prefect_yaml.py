@@ -19,7 +19,7 @@ def test_entrypoint_loads_a_flow(deployment: dict[str, str]) -> None:
     cwd = os.getcwd()
     os.chdir(PROJECT_ROOT)
     try:
-        flow = load_flow_from_entrypoint(deployment["entrypoint"])
+        flow: object = load_flow_from_entrypoint(deployment["entrypoint"])
     finally:
         os.chdir(cwd)
     assert isinstance(flow, Flow)
