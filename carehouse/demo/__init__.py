@@ -1,0 +1,1 @@
+"""Deterministic simulators of what a hospital sends, for demos, tests and benchmarks."""

@@ -1,0 +1,40 @@
+"""Admissions CSV files from the landing folder into `raw_admissions.admissions`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carehouse.ingest.loader import FileSource, load_files
+from carehouse.ingest.summary import LoadSummary
+from carehouse.settings import Settings
+from dlt_sources.admissions import admissions
+from dlt_sources.admissions.settings import (
+    DATASET,
+    FILE_GLOB,
+    LANDING_SUBDIR,
+    QUARANTINE_TABLE,
+    SOURCE,
+    TABLE,
+)
+
+__all__ = ["ADMISSIONS", "LoadSummary", "load_admissions"]
+
+ADMISSIONS = FileSource(
+    name=SOURCE,
+    dataset=DATASET,
+    table=TABLE,
+    quarantine_table=QUARANTINE_TABLE,
+    landing_subdir=LANDING_SUBDIR,
+    pattern=FILE_GLOB,
+    dlt_source=admissions,
+)
+
+
+def load_admissions(settings: Settings, path: Path | None = None) -> LoadSummary:
+    """Load new admissions files (a file, or a folder; default the landing folder) as the loader.
+
+    Idempotent: a file whose content was loaded before, under any name, is skipped.
+    Every record is loaded or quarantined with a reason; a file whose header lacks
+    expected columns is quarantined whole and named in the summary.
+    """
+    return load_files(settings, ADMISSIONS, path)

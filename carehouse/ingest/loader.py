@@ -1,0 +1,208 @@
+"""Loading a folder of landed files with dlt, exactly once per file content."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dlt
+import psycopg
+from dlt.common.runtime import telemetry
+from dlt.common.runtime.run_context import active as active_run_context
+
+from carehouse.ingest import ledger
+from carehouse.ingest.files import (
+    FileBatch,
+    FileChangedError,
+    FileOutcome,
+    LandedFile,
+    discover,
+)
+from carehouse.ingest.summary import FileSummary, LoadSummary
+from carehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_E = TypeVar("_E", bound=BaseException)
+
+# COPY jobs dlt runs at once; Postgres parses each COPY on one core.
+LOAD_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A source that arrives as files in a landing folder."""
+
+    name: str
+    dataset: str  # raw schema
+    table: str  # the raw table the dlt source fills
+    quarantine_table: str  # in the quarantine schema
+    landing_subdir: str
+    pattern: str
+    dlt_source: Callable[[FileBatch], Any]  # builds the dlt source for a batch
+
+
+def configure_dlt() -> None:
+    """Keep dlt off the network (no telemetry, even unset in the environment) and tidy."""
+    dlt.config["runtime.dlthub_telemetry"] = False
+    # Loaded part files are a copy of what is now in raw: do not keep them.
+    dlt.config["load.delete_completed_jobs"] = True
+    # The runtime configuration was resolved when dlt was imported: resolve it again.
+    telemetry.stop_telemetry()
+    active_run_context().initialize_runtime()
+
+
+def pipeline_for(settings: Settings, source: FileSource) -> dlt.Pipeline:
+    """The source's dlt pipeline, as the loader role, with its state under CAREHOUSE_HOME."""
+    return dlt.pipeline(
+        pipeline_name=f"carehouse_{source.name}",
+        pipelines_dir=str(settings.home / "dlt"),
+        destination=dlt.destinations.postgres(
+            credentials=settings.dsn("loader"), create_indexes=False
+        ),
+        dataset_name=source.dataset,
+    )
+
+
+def load_files(settings: Settings, source: FileSource, path: Path | None = None) -> LoadSummary:
+    """Load the files at `path` (default: the source's landing folder) not loaded before."""
+    started = time.monotonic()
+    configure_dlt()
+    files = discover(path or settings.landing_dir / source.landing_subdir, source.pattern)
+    with (
+        psycopg.connect(
+            settings.dsn("loader"), autocommit=True, connect_timeout=settings.connect_timeout_s
+        ) as conn,
+        ledger.exclusive(conn, source.name),
+    ):
+        ledger.ensure_tables(conn, source.dataset, source.quarantine_table)
+        pipeline = pipeline_for(settings, source)
+        _recover(conn, pipeline, source)
+        known = ledger.loaded_files(conn, source.dataset, source.name, {f.sha256 for f in files})
+        to_load, skipped = _partition(files, known)
+        load_id: str | None = None
+        outcomes: list[FileSummary] = []
+        if to_load:
+            load_id, outcomes = _load(conn, pipeline, settings, source, to_load)
+    summaries = {f.name: f for f in [*outcomes, *skipped]}
+    summary = LoadSummary.of(
+        source.name, [summaries[f.name] for f in files], load_id, time.monotonic() - started
+    )
+    log.info("%s", summary.one_line())
+    return summary
+
+
+def _partition(
+    files: list[LandedFile], known: dict[str, str]
+) -> tuple[list[LandedFile], list[FileSummary]]:
+    """Files to read, and files skipped because their content was loaded or is already queued."""
+    to_load: list[LandedFile] = []
+    skipped: list[FileSummary] = []
+    first_seen = dict(known)
+    for file in files:
+        if file.sha256 in first_seen:
+            note = f"same content as {first_seen[file.sha256]}"
+            skipped.append(
+                FileSummary(file.name, file.sha256, file.size_bytes, "skipped", note=note)
+            )
+        else:
+            first_seen[file.sha256] = file.name
+            to_load.append(file)
+    return to_load, skipped
+
+
+def _load(
+    conn: psycopg.Connection,
+    pipeline: dlt.Pipeline,
+    settings: Settings,
+    source: FileSource,
+    files: list[LandedFile],
+) -> tuple[str, list[FileSummary]]:
+    work_root = settings.home / "dlt" / "work"
+    work_root.mkdir(parents=True, exist_ok=True)
+    # Part files are hard-linked into dlt's package: the work folder must share its disk.
+    with tempfile.TemporaryDirectory(dir=work_root) as work_dir:
+        batch = FileBatch(files, Path(work_dir), datetime.now(UTC).replace(microsecond=0))
+        try:
+            extracted = pipeline.extract(source.dlt_source(batch))
+            (load_id,) = extracted.loads_ids
+            ledger.prepare(
+                conn,
+                dataset=source.dataset,
+                quarantine_table=source.quarantine_table,
+                source=source.name,
+                load_id=load_id,
+                outcomes=batch.outcomes.values(),
+                rejects=batch.spooled_rejects(),
+                ingested_at=batch.ingested_at,
+            )
+            pipeline.normalize()
+            pipeline.load(workers=LOAD_WORKERS, raise_on_failed_jobs=True)
+            ledger.commit(
+                conn, dataset=source.dataset, source=source.name, load_id=load_id, files=len(files)
+            )
+        except BaseException as err:
+            try:
+                _recover(conn, pipeline, source)
+            except Exception as cleanup:  # noqa: BLE001 - the load's own error is the one to raise
+                err.add_note(f"rolling back failed too, the next load retries it: {cleanup!r}")
+            # dlt wraps what a source raises twice over; the caller needs the reason itself.
+            changed = _cause(err, FileChangedError)
+            if changed is not None and changed is not err:
+                raise FileChangedError(str(changed)) from err
+            raise
+        finally:
+            batch.close_spool()
+    return load_id, [_file_summary(outcome) for outcome in batch.outcomes.values()]
+
+
+def _cause(err: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of type `kind` in the chain of causes of `err`."""
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, kind):
+            return current
+        current = current.__cause__
+    return None
+
+
+def _recover(conn: psycopg.Connection, pipeline: dlt.Pipeline, source: FileSource) -> None:
+    """Undo whatever an interrupted load left: local packages, uncommitted rows."""
+    if pipeline.has_pending_data:
+        log.warning("%s: discarding an interrupted load's local packages", source.name)
+        pipeline.abort_packages()
+    pending = ledger.pending_loads(conn, source.dataset, source.name)
+    if pending:
+        deleted = ledger.roll_back(
+            conn,
+            dataset=source.dataset,
+            table=source.table,
+            quarantine_table=source.quarantine_table,
+            source=source.name,
+            load_ids=pending,
+        )
+        log.warning(
+            "%s: rolled back uncommitted loads %s (%d raw rows)", source.name, pending, deleted
+        )
+
+
+def _file_summary(outcome: FileOutcome) -> FileSummary:
+    file = outcome.file
+    return FileSummary(
+        name=file.name,
+        sha256=file.sha256,
+        size_bytes=file.size_bytes,
+        status="rejected" if outcome.rejected else "loaded",
+        received=outcome.received,
+        loaded=outcome.loaded,
+        quarantined=dict(sorted(outcome.quarantined.items())),
+        blank_lines=outcome.blank_lines,
+        new_columns=outcome.new_columns,
+        note=outcome.rejected,
+    )
