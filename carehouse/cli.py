@@ -10,6 +10,8 @@ import typer
 
 from carehouse.database import DatabaseUnreachable
 from carehouse.environment import export_lines, tool_environment
+from carehouse.ingest.files import FileChangedError
+from carehouse.ingest.ledger import LoadInProgress
 from carehouse.services.process import ServiceStartError
 from carehouse.settings import ROLES, Role, ServiceNotRunning, Settings, get_settings
 
@@ -23,7 +25,13 @@ load_app = typer.Typer(help="Load one batch source into raw, by hand.", no_args_
 app.add_typer(load_app, name="load")
 
 # Failures a user can act on: one clear line and a non-zero exit, not a traceback.
-EXPECTED_FAILURES = (DatabaseUnreachable, ServiceNotRunning, ServiceStartError)
+EXPECTED_FAILURES = (
+    DatabaseUnreachable,
+    ServiceNotRunning,
+    ServiceStartError,
+    LoadInProgress,
+    FileChangedError,
+)
 
 
 def _settings() -> Settings:

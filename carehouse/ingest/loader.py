@@ -16,6 +16,7 @@ import psycopg
 from dlt.common.runtime import telemetry
 from dlt.common.runtime.run_context import active as active_run_context
 
+from carehouse.database import connect
 from carehouse.ingest import ledger
 from carehouse.ingest.files import (
     FileBatch,
@@ -76,9 +77,7 @@ def load_files(settings: Settings, source: FileSource, path: Path | None = None)
     configure_dlt()
     files = discover(path or settings.landing_dir / source.landing_subdir, source.pattern)
     with (
-        psycopg.connect(
-            settings.dsn("loader"), autocommit=True, connect_timeout=settings.connect_timeout_s
-        ) as conn,
+        connect(settings, "loader", autocommit=True) as conn,
         ledger.exclusive(conn, source.name),
     ):
         ledger.ensure_tables(conn, source.dataset, source.quarantine_table)

@@ -18,7 +18,9 @@ import psycopg
 from psycopg import sql
 
 from carehouse.bootstrap import bootstrap
+from carehouse.ingest.ledger import ensure_tables
 from carehouse.settings import Settings
+from dlt_sources.admissions.settings import DATASET, QUARANTINE_TABLE, SOURCE
 
 
 class RawAdmission(NamedTuple):
@@ -203,8 +205,17 @@ def load_raw_admissions(settings: Settings, records: Sequence[RawAdmission]) -> 
     ]
     with psycopg.connect(settings.dsn("loader")) as conn:
         conn.execute(RAW_TABLE_DDL)
+        ensure_tables(conn, DATASET, QUARANTINE_TABLE)
         with conn.cursor() as cursor:
             cursor.executemany(insert, rows)
+            # Committed loads, as the loader records them: staging reads only these.
+            cursor.executemany(
+                "insert into raw_admissions._carehouse_files (source, file_name, content_sha256,"
+                " size_bytes, rows_received, rows_loaded, rows_quarantined, blank_lines,"
+                " new_columns, load_id, status) values (%s, %s, %s, 0, 0, 0, 0, 0, '{}', %s,"
+                " 'loaded') on conflict do nothing",
+                sorted({(SOURCE, row[10], row[14], row[14]) for row in rows}),
+            )
 
 
 def fetch_gold(settings: Settings) -> list[tuple[object, ...]]:

@@ -1,10 +1,17 @@
--- Nothing is silently dropped: every distinct raw admission is either staged or quarantined,
--- exactly once. Returns a row (a failure) when the counts disagree.
+-- Nothing is silently dropped: every distinct raw admission of a committed load is either
+-- staged or quarantined, exactly once. Returns a row (a failure) when the counts disagree.
 with
+
+committed_loads as (
+    select distinct load_id
+    from {{ source('raw_admissions', '_carehouse_files') }}
+    where source = 'admissions' and status = 'loaded'
+),
 
 raw_records as (
     select count(distinct {{ admission_record_key() }}) as record_count
     from {{ source('raw_admissions', 'admissions') }}
+    where _dlt_load_id in (select committed_loads.load_id from committed_loads)
 ),
 
 staged as (

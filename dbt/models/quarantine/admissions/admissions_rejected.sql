@@ -8,7 +8,7 @@ rejected as (
         raw_record,
         source_file_name,
         source_line_number,
-        source_record_hash,
+        source_file_hash,
         ingested_at,
         load_id
     from {{ ref('base_admissions__admissions') }}
@@ -23,7 +23,7 @@ final as (
         raw_record,
         source_file_name,
         source_line_number,
-        source_record_hash,
+        source_file_hash,
         ingested_at,
         load_id
     from rejected

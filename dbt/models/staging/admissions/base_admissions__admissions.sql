@@ -10,6 +10,12 @@
 
 with
 
+committed_loads as (
+    select distinct load_id
+    from {{ source('raw_admissions', '_carehouse_files') }}
+    where source = 'admissions' and status = 'loaded'
+),
+
 source as (
     select
         admission_id,
@@ -29,6 +35,8 @@ source as (
         _dlt_load_id,
         _dlt_id
     from {{ source('raw_admissions', 'admissions') }}
+    -- Rows of an interrupted load stay invisible until the loader has rolled them back.
+    where _dlt_load_id in (select committed_loads.load_id from committed_loads)
 ),
 
 departments as (
@@ -68,7 +76,7 @@ latest as (
         coalesce(upper({{ clean_text('insurer_id') }}), 'SELF_PAY') as insurer_id,
         _source_file as source_file_name,
         _source_line as source_line_number,
-        _source_hash as source_record_hash,
+        _source_hash as source_file_hash,
         _ingested_at as ingested_at,
         _dlt_load_id as load_id,
         jsonb_build_object(
@@ -132,7 +140,7 @@ final as (
         raw_record,
         source_file_name,
         source_line_number,
-        source_record_hash,
+        source_file_hash,
         ingested_at,
         load_id
     from validated

@@ -1,0 +1,42 @@
+"""Staging sees only committed loads: rows of an interrupted load never reach silver or gold."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from carehouse.settings import Settings
+from carehouse.transform import run_dbt
+from tests.dbt.warehouse import ADMISSIONS, isolated_warehouse, load_raw_admissions
+
+pytestmark = pytest.mark.slow
+
+
+def test_rows_of_a_pending_load_are_invisible_to_staging(settings: Settings) -> None:
+    with isolated_warehouse(settings, "pending") as warehouse:
+        load_raw_admissions(warehouse, ADMISSIONS[:3])
+        with psycopg.connect(warehouse.dsn("loader")) as conn:
+            conn.execute(
+                "update raw_admissions._carehouse_files set status = 'pending'"
+                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+            )
+            pending = conn.execute(
+                "select count(*) from raw_admissions.admissions where _dlt_load_id ="
+                " (select max(_dlt_load_id) from raw_admissions.admissions)"
+            ).fetchone()
+        assert pending is not None and pending[0] > 0
+
+        run_dbt(
+            warehouse, ["build", "--select", "+stg_admissions__admissions", "+admissions_rejected"]
+        )
+
+        with psycopg.connect(warehouse.dsn("transformer")) as conn:
+            visible = conn.execute(
+                "select count(*) from staging.stg_admissions__admissions"
+                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+            ).fetchone()
+            rejected = conn.execute(
+                "select count(*) from quarantine.admissions_rejected"
+                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+            ).fetchone()
+        assert visible == (0,) and rejected == (0,)
