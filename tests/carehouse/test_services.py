@@ -15,7 +15,7 @@ from carehouse.services.lifecycle import down, status, up
 from carehouse.services.process import ServiceState, pid_alive
 from carehouse.settings import Role, Settings
 
-CARHOUSE = [sys.executable, "-m", "carehouse.cli"]
+CLI = [sys.executable, "-m", "carehouse.cli"]
 
 
 def _group_members(pid: int) -> list[int]:
@@ -81,7 +81,7 @@ def test_unreachable_external_database_is_one_clear_line(settings: Settings) -> 
         "CAREHOUSE_BI_PASSWORD": "x",
     }
     result = subprocess.run(
-        [*CARHOUSE, "up"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*CLI, "up"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -94,7 +94,7 @@ def test_unreachable_external_database_is_one_clear_line(settings: Settings) -> 
 
 def test_env_exports_what_the_tools_need(settings: Settings) -> None:
     result = subprocess.run(
-        ["bash", "-c", f'eval "$({" ".join(CARHOUSE)} env)" && psql -Atc "select current_user"'],
+        ["bash", "-c", f'eval "$({" ".join(CLI)} env)" && psql -Atc "select current_user"'],
         capture_output=True,
         text=True,
         timeout=60,
@@ -102,7 +102,7 @@ def test_env_exports_what_the_tools_need(settings: Settings) -> None:
     )
     assert result.stdout.strip() == "carehouse_transformer"
     exported = subprocess.run(
-        [*CARHOUSE, "env"], capture_output=True, text=True, timeout=60, check=True
+        [*CLI, "env"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     for name in (
         "CAREHOUSE_DATABASE_URL",
@@ -117,7 +117,7 @@ def test_env_exports_what_the_tools_need(settings: Settings) -> None:
 @pytest.mark.parametrize("role", ["admin", "loader", "transformer", "bi"])
 def test_dsn_connects_as_the_role(settings: Settings, role: Role) -> None:
     dsn = subprocess.run(
-        [*CARHOUSE, "dsn", "--role", role], capture_output=True, text=True, timeout=60, check=True
+        [*CLI, "dsn", "--role", role], capture_output=True, text=True, timeout=60, check=True
     ).stdout.strip()
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select current_user").fetchone() == (settings.role_user(role),)
