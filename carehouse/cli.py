@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 load_app = typer.Typer(help="Load one batch source into raw, by hand.", no_args_is_help=True)
 app.add_typer(load_app, name="load")
+bench_app = typer.Typer(help="Measure throughput against in-run baselines.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 # Failures a user can act on: one clear line and a non-zero exit, not a traceback.
 EXPECTED_FAILURES = (
@@ -164,6 +166,27 @@ def run(
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
     sys.exit(code)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    scale: Annotated[float, typer.Option(help="1.0 = 1M admissions a year.")] = 0.1,
+) -> None:
+    """Loader throughput and peak memory beside plain COPY, in a separate database."""
+    from datetime import datetime
+
+    from carehouse.bench.ingest import bench_ingest as run_bench
+    from carehouse.bench.ingest import render
+    from carehouse.services.lifecycle import up as start_services
+
+    try:
+        settings = start_services(_settings())
+        out_dir = settings.home / "bench" / datetime.now().strftime("%Y%m%dT%H%M%S")
+        results = run_bench(settings, scale=scale, out_dir=out_dir)
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo(render(results))
+    typer.echo(f"figures: {out_dir / 'ingest.json'}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -119,7 +118,7 @@ class Settings(BaseSettings):
 
     # ---- resolved addresses -------------------------------------------------------------
 
-    @cached_property
+    @property
     def admin_dsn(self) -> str:
         """The admin connection string: external URL, or the embedded server's."""
         if self.database_url is not None and not self.embedded_postgres:
@@ -171,6 +170,23 @@ class Settings(BaseSettings):
         if role == "admin":
             return self.admin_dsn
         return _dsn(self.role_user(role), self.role_password(role), self.pg_address)
+
+    def for_database(self, database: str) -> Settings:
+        """The same server and credentials, pointed at another database (benchmarks, tests)."""
+        address = self.pg_address
+        admin = _dsn(
+            self.role_user("admin"),
+            self.role_password("admin"),
+            PgAddress(address.host, address.port, database),
+        )
+        roles: tuple[Role, ...] = ("loader", "transformer", "bi")
+        update: dict[str, object] = {
+            "database_url": SecretStr(admin),
+            # The server may be the embedded one; this database on it is addressed directly.
+            "embedded": ",".join(s for s in self.embedded.split(",") if s != "postgres"),
+            **{f"{role}_password": SecretStr(self.role_password(role)) for role in roles},
+        }
+        return self.model_copy(update=update)
 
     @property
     def kafka(self) -> str:

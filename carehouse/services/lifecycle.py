@@ -27,7 +27,7 @@ class ServiceStatus:
 def up(settings: Settings) -> Settings:
     """Start every embedded service, bootstrap the database, start the worker.
 
-    Returns fresh settings that see the started services' addresses.
+    Returns the settings, which now resolve the started services' addresses.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -40,11 +40,10 @@ def up(settings: Settings) -> Settings:
         kafka.start(settings)
     if prefect_state is not None:
         prefect_server.wait_server(settings, prefect_state)
-    ready = settings.model_copy()  # drop cached addresses resolved before start-up
-    bootstrap(ready)
+    bootstrap(settings)
     if settings.embedded_prefect:
-        prefect_server.start_worker(ready, tool_environment(ready))
-    return ready
+        prefect_server.start_worker(settings, tool_environment(settings))
+    return settings
 
 
 def down(settings: Settings) -> list[str]:

@@ -1,0 +1,42 @@
+"""Run one benchmark stage in a fresh interpreter and print its figures as JSON.
+
+A fresh process per stage makes peak memory (ru_maxrss) that stage's alone
+and keeps one stage's warm caches from flattering the next.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from carehouse.bench import stages
+from carehouse.settings import Settings
+
+STAGES: dict[str, Callable[[Settings, Path], int]] = {
+    "admissions_load": stages.admissions_load,
+    "admissions_copy": stages.admissions_copy,
+}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m carehouse.bench.stage NAME DATABASE DATA_DIR`: prints one JSON object."""
+    name, database, data_dir = argv
+    settings = Settings().for_database(database)
+    started = time.perf_counter()
+    rows = STAGES[name](settings, Path(data_dir))
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {"stage": name, "rows": rows, "seconds": seconds, "peak_rss_mib": peak_kib / 1024}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
