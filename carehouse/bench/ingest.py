@@ -33,6 +33,7 @@ class StageFigures:
     rows: int
     seconds: float
     peak_rss_mib: float
+    import_seconds: float
 
     @property
     def rows_per_second(self) -> float:
