@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     loader_password: SecretStr | None = None
     transformer_password: SecretStr | None = None
     bi_password: SecretStr | None = None
+    # Salt of the pseudonymous patient key in gold. Unset: generated once, kept with the
+    # passwords. Changing it re-keys every patient.
+    patient_key_salt: SecretStr | None = None
     # Set by `carehouse env`: the URLs it exported for these services came from the
     # embedded ones, so a later `carehouse up` in that shell still manages them.
     embedded: str = ""
@@ -156,6 +159,15 @@ class Settings(BaseSettings):
         stored = self._secrets().get(role)
         if stored is None:
             raise ServiceNotRunning("postgres", f"no {role} password: run `carehouse up` first")
+        return stored
+
+    def patient_key_secret(self) -> str:
+        """The salt of the pseudonymous patient key: environment first, then the secrets file."""
+        if self.patient_key_salt is not None:
+            return self.patient_key_salt.get_secret_value()
+        stored = self._secrets().get("patient_key_salt")
+        if stored is None:
+            raise ServiceNotRunning("postgres", "no patient key salt: run `carehouse up` first")
         return stored
 
     def role_user(self, role: Role) -> str:

@@ -13,9 +13,9 @@ def ensure_secrets(settings: Settings) -> dict[str, str]:
     """Generate any missing password once; existing ones are never rotated silently."""
     path = settings.secrets_file
     current: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [role for role in ROLES if role not in current]
+    missing = [name for name in (*ROLES, "patient_key_salt") if name not in current]
     if missing:
-        current.update({role: secrets.token_urlsafe(24) for role in missing})
+        current.update({name: secrets.token_urlsafe(24) for name in missing})
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         # Created 0600 before any secret is written into it.

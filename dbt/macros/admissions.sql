@@ -6,3 +6,17 @@
 {%- macro admission_record_key(admission_id_column='admission_id', row_id_column='_dlt_id') -%}
     coalesce({{ clean_text(admission_id_column) }}, 'row:' || {{ row_id_column }})
 {%- endmacro -%}
+
+{#-
+    A department name as typed in the ADT system, in the form of the department codes: leading
+    and trailing whitespace (line breaks included: a quoted CSV field may end in one) removed,
+    upper-cased, runs of whitespace and hyphens as one underscore ('  general-medicine\n' ->
+    GENERAL_MEDICINE); null when nothing is left. Applied to the raw value and to the
+    department_aliases seed alike.
+-#}
+{%- macro normalize_department_name(column) -%}
+    nullif(
+        upper(regexp_replace(regexp_replace({{ column }}, '^\s+|\s+$', '', 'g'), '[\s-]+', '_', 'g')),
+        ''
+    )
+{%- endmacro -%}

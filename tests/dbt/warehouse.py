@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
-from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -151,23 +150,6 @@ EXPECTED_QUARANTINE = {
 }
 
 
-def settings_for_database(settings: Settings, database: str) -> Settings:
-    """The same services and credentials, pointed at another database of the same server."""
-    address = settings.pg_address
-    admin_url = (
-        f"postgresql://{quote(settings.role_user('admin'), safe='')}"
-        f":{quote(settings.role_password('admin'), safe='')}"
-        f"@{address.host}:{address.port}/{quote(database, safe='')}"
-    )
-    data = settings.model_dump()
-    # prefect_api_url validates under its environment name only.
-    data["PREFECT_API_URL"] = data.pop("prefect_api_url")
-    data["database_url"] = admin_url
-    for role in ("loader", "transformer", "bi"):
-        data[f"{role}_password"] = settings.role_password(role)
-    return Settings.model_validate(data)
-
-
 @contextmanager
 def isolated_warehouse(settings: Settings, purpose: str) -> Iterator[Settings]:
     """A new bootstrapped database on the session's server; dropped on exit."""
@@ -175,7 +157,7 @@ def isolated_warehouse(settings: Settings, purpose: str) -> Iterator[Settings]:
     with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
     try:
-        isolated = settings_for_database(settings, database)
+        isolated = settings.for_database(database)
         bootstrap(isolated)
         yield isolated
     finally:

@@ -43,6 +43,17 @@ departments as (
     select code from {{ ref('departments') }}
 ),
 
+department_aliases as (
+    select
+        {{ normalize_department_name('alias') }} as department_alias,
+        code
+    from {{ ref('department_aliases') }}
+),
+
+icd10_codes as (
+    select code from {{ ref('icd10_codes') }}
+),
+
 ranked as (
     select
         *,
@@ -66,9 +77,9 @@ latest as (
         {{ clean_text('patient_id') }} as patient_id,
         {{ clean_text('admitted_at') }} as admitted_at_text,
         {{ clean_text('discharged_at') }} as discharged_at_text,
-        -- Padded, mixed-case or spaced names ('  general medicine') map to the code
-        -- vocabulary (GENERAL_MEDICINE).
-        upper(regexp_replace({{ clean_text('department') }}, '[\s-]+', '_', 'g')) as department,
+        -- Padded, mixed-case or spaced names ('  general medicine') take the form of the code
+        -- vocabulary (GENERAL_MEDICINE); known aliases (ER, Orthopedics) are mapped below.
+        {{ normalize_department_name('department') }} as department_name,
         lower({{ clean_text('admission_type') }}) as admission_type,
         lower({{ clean_text('discharge_disposition') }}) as discharge_disposition,
         upper({{ clean_text('primary_diagnosis_code') }}) as primary_diagnosis_code,
@@ -95,14 +106,27 @@ latest as (
     where version_rank = 1
 ),
 
-typed as (
+-- An alias maps to its code; a name that is already a code (or unknown) stays as it is.
+mapped as (
     select
         latest.*,
+        coalesce(department_aliases.code, latest.department_name) as department
+    from latest
+    left join department_aliases
+        on latest.department_name = department_aliases.department_alias
+),
+
+typed as (
+    select
+        mapped.*,
         {{ safe_cast_timestamptz('admitted_at_text', hospital_timezone) }} as admitted_at,
         {{ safe_cast_timestamptz('discharged_at_text', hospital_timezone) }} as discharged_at,
         {{ safe_cast_numeric('total_charges_text', 12, 2) }} as total_charges,
-        latest.department in (select departments.code from departments) as is_known_department
-    from latest
+        mapped.department in (select departments.code from departments) as is_known_department,
+        mapped.primary_diagnosis_code in (
+            select icd10_codes.code from icd10_codes
+        ) as is_known_diagnosis_code
+    from mapped
 ),
 
 validated as (
@@ -130,6 +154,7 @@ final as (
         admission_type,
         discharge_disposition,
         primary_diagnosis_code,
+        coalesce(is_known_diagnosis_code, false) as is_known_diagnosis_code,
         total_charges,
         insurer_id,
         admitted_at,
