@@ -43,12 +43,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def discover(path: Path, pattern: str) -> list[LandedFile]:
-    """The files at `path` (one file, or a folder's files matching `pattern`), sorted by name."""
+def discover(path: Path, pattern: str | tuple[str, ...]) -> list[LandedFile]:
+    """The files at `path` (one file, or a folder's files matching a pattern), sorted by name."""
+    patterns = (pattern,) if isinstance(pattern, str) else pattern
     if path.is_file():
         paths = [path]
     elif path.is_dir():
-        paths = sorted(p for p in path.glob(pattern) if p.is_file())
+        paths = sorted({p for glob in patterns for p in path.glob(glob) if p.is_file()})
     else:
         raise FileNotFoundError(f"no landing file or folder at {path}")
     return [LandedFile(p, sha256_of(p), p.stat().st_size) for p in paths]

@@ -187,8 +187,13 @@ def prepare(
     outcomes: Iterable[FileOutcome],
     rejects: Iterable[tuple[str, int, str, str, str]],
     ingested_at: datetime,
+    superseded: Iterable[str] = (),
 ) -> None:
-    """Record the batch as pending and quarantine its rejected records, in one transaction."""
+    """Record the batch as pending and quarantine its rejected records, in one transaction.
+
+    `superseded` names content hashes whose earlier load (a whole-file rejection) this
+    batch replaces: their ledger rows and quarantined records are deleted first.
+    """
     insert = sql.SQL(
         "insert into {ledger} (source, file_name, content_sha256, size_bytes, rows_received,"
         " rows_loaded, rows_quarantined, blank_lines, new_columns, rejected_reason, load_id,"
@@ -198,7 +203,21 @@ def prepare(
         "copy {quarantine} (source_file, source_line, source_hash, reason, raw_line,"
         " _ingested_at, _dlt_load_id) from stdin"
     ).format(quarantine=_quarantine(quarantine_table))
+    replaced = list(superseded)
     with conn.transaction(), conn.cursor() as cursor:
+        if replaced:
+            cursor.execute(
+                sql.SQL("delete from {quarantine} where source_hash = any(%s)").format(
+                    quarantine=_quarantine(quarantine_table)
+                ),
+                (replaced,),
+            )
+            cursor.execute(
+                sql.SQL(
+                    "delete from {ledger} where source = %s and content_sha256 = any(%s)"
+                ).format(ledger=_ledger(dataset)),
+                (source, replaced),
+            )
         cursor.executemany(
             insert,
             [

@@ -45,8 +45,16 @@ class FileSource:
     table: str  # the raw table the dlt source fills
     quarantine_table: str  # in the quarantine schema
     landing_subdir: str
-    pattern: str
+    pattern: str | tuple[str, ...]  # glob(s) of the source's files in its landing folder
     dlt_source: Callable[[FileBatch], Any]  # builds the dlt source for a batch
+    # Why a file's name makes it unloadable (the dlt source then quarantines it whole), or
+    # None. Such a rejection is about the name, not the content: a copy of the same bytes
+    # under a usable name later replaces it instead of being skipped as already seen.
+    name_error: Callable[[str], str | None] | None = None
+
+    def name_ok(self, name: str) -> bool:
+        """True unless the source rejects files by this name."""
+        return self.name_error is None or self.name_error(name) is None
 
 
 def configure_dlt() -> None:
@@ -84,11 +92,11 @@ def load_files(settings: Settings, source: FileSource, path: Path | None = None)
         pipeline = pipeline_for(settings, source)
         _recover(conn, pipeline, source)
         known = ledger.loaded_files(conn, source.dataset, source.name, {f.sha256 for f in files})
-        to_load, skipped = _partition(files, known)
+        to_load, skipped, superseded = _partition(source, files, known)
         load_id: str | None = None
         outcomes: list[FileSummary] = []
         if to_load:
-            load_id, outcomes = _load(conn, pipeline, settings, source, to_load)
+            load_id, outcomes = _load(conn, pipeline, settings, source, to_load, superseded)
     summaries = {f.name: f for f in [*outcomes, *skipped]}
     summary = LoadSummary.of(
         source.name, [summaries[f.name] for f in files], load_id, time.monotonic() - started
@@ -98,22 +106,37 @@ def load_files(settings: Settings, source: FileSource, path: Path | None = None)
 
 
 def _partition(
-    files: list[LandedFile], known: dict[str, str]
-) -> tuple[list[LandedFile], list[FileSummary]]:
-    """Files to read, and files skipped because their content was loaded or is already queued."""
+    source: FileSource, files: list[LandedFile], known: dict[str, str]
+) -> tuple[list[LandedFile], list[FileSummary], list[str]]:
+    """Split files into those to read and those skipped as already loaded or already queued.
+
+    Also returns the hashes of earlier whole-file rejections for a bad name that a copy
+    under a usable name now replaces.
+    """
     to_load: list[LandedFile] = []
     skipped: list[FileSummary] = []
+    superseded: list[str] = []
     first_seen = dict(known)
-    for file in files:
-        if file.sha256 in first_seen:
-            note = f"same content as {first_seen[file.sha256]}"
+    # Of several copies of one content, the first with a usable name is the one read.
+    for file in sorted(files, key=lambda f: not source.name_ok(f.name)):
+        seen = first_seen.get(file.sha256)
+        if (
+            seen is not None
+            and seen == known.get(file.sha256)
+            and not source.name_ok(seen)
+            and source.name_ok(file.name)
+        ):
+            superseded.append(file.sha256)
+            seen = None
+        if seen is not None:
+            note = f"same content as {seen}"
             skipped.append(
                 FileSummary(file.name, file.sha256, file.size_bytes, "skipped", note=note)
             )
         else:
             first_seen[file.sha256] = file.name
             to_load.append(file)
-    return to_load, skipped
+    return sorted(to_load, key=lambda f: f.name), skipped, superseded
 
 
 def _load(
@@ -122,6 +145,7 @@ def _load(
     settings: Settings,
     source: FileSource,
     files: list[LandedFile],
+    superseded: list[str],
 ) -> tuple[str, list[FileSummary]]:
     work_root = settings.home / "dlt" / "work"
     work_root.mkdir(parents=True, exist_ok=True)
@@ -138,6 +162,7 @@ def _load(
                 source=source.name,
                 load_id=load_id,
                 outcomes=batch.outcomes.values(),
+                superseded=superseded,
                 rejects=batch.spooled_rejects(),
                 ingested_at=batch.ingested_at,
             )
