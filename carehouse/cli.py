@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +16,9 @@ from carehouse.ingest.files import FileChangedError
 from carehouse.ingest.ledger import LoadInProgress
 from carehouse.services.process import ServiceStartError
 from carehouse.settings import ROLES, Role, ServiceNotRunning, Settings, get_settings
+
+if TYPE_CHECKING:
+    from carehouse.ingest.summary import LoadSummary
 
 app = typer.Typer(
     help="carehouse: a Postgres-native ELT warehouse for hospital data.",
@@ -120,14 +125,72 @@ def load_admissions(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load admissions CSV files from the landing folder (or --path) into raw."""
-    from pathlib import Path
-
-    from carehouse.environment import apply_to_process
     from carehouse.ingest.admissions import load_admissions as run_load
 
+    _load(run_load, path, as_json)
+
+
+demo_app = typer.Typer(help="A simulated hospital: every feed, deterministic for a seed.")
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
+    end_date: Annotated[str | None, typer.Option(help="Last day, ISO (default yesterday).")] = None,
+    days: Annotated[int, typer.Option(help="Days of data ending at --end-date.")] = 30,
+    scale: Annotated[
+        float, typer.Option(help="1.0 = 1M admissions, 1M labs, 1M vitals a year.")
+    ] = 0.1,
+    vitals: Annotated[bool, typer.Option(help="Also send vital signs to Kafka.")] = True,
+) -> None:
+    """Write admissions, patient-master and lab files, and send vital signs to Kafka."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from datetime import date, timedelta
+
+    from carehouse.demo.hospital import generate_hospital
+    from carehouse.services.lifecycle import up as start_services
+
+    last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
+    try:
+        settings = start_services(_settings()) if vitals else _settings()
+        output = generate_hospital(
+            settings, seed=seed, end_date=last, days=days, scale=scale, vitals=vitals
+        )
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo(f"{output.one_line()} (landing folder {settings.landing_dir})")
+
+
+@load_app.command("patients")
+def load_patients(
+    path: Annotated[str | None, typer.Option(help="A CSV file or a folder of them.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load patient-master snapshots from the landing folder (or --path) into raw."""
+    from carehouse.ingest.patients import load_patients as run_load
+
+    _load(run_load, path, as_json)
+
+
+@load_app.command("labs")
+def load_labs(
+    path: Annotated[str | None, typer.Option(help="An NDJSON/Bundle file or a folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load FHIR R4 Observation files from the landing folder (or --path) into raw."""
+    from carehouse.ingest.labs import load_labs as run_load
+
+    _load(run_load, path, as_json)
+
+
+def _load(
+    run_load: Callable[[Settings, Path | None], LoadSummary], path: str | None, as_json: bool
+) -> None:
     settings = _settings()
     try:
-        apply_to_process(settings)
         summary = run_load(settings, Path(path) if path else None)
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
@@ -135,34 +198,15 @@ def load_admissions(
 
 
 @app.command()
-def demo(
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 42,
-    days: Annotated[int, typer.Option(help="Days of data ending at --end-date.")] = 30,
-    end_date: Annotated[str | None, typer.Option(help="Last day (default yesterday).")] = None,
-    per_day: Annotated[int, typer.Option(help="Admissions per day.")] = 300,
-) -> None:
-    """Write a simulated hospital's files into the landing folder."""
-    from datetime import date, timedelta
-
-    from carehouse.demo.admissions import generate_admissions
-
-    settings = _settings()
-    last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
-    files = generate_admissions(
-        settings.landing_dir, seed=seed, end_date=last, days=days, admissions_per_day=per_day
-    )
-    typer.echo(f"wrote {len(files)} files into {settings.landing_dir}")
-
-
-@app.command()
 def run(
     days: Annotated[int, typer.Option(help="Demo days to generate when landing is empty.")] = 30,
+    scale: Annotated[float, typer.Option(help="Demo scale (1.0 = 1M admissions a year).")] = 0.1,
 ) -> None:
     """The main job: start services, make demo data if needed, run the pipeline, summarise."""
     from carehouse.runner import main_job
 
     try:
-        code = main_job(_settings(), demo_days=days)
+        code = main_job(_settings(), demo_days=days, demo_scale=scale)
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
     sys.exit(code)

@@ -20,21 +20,22 @@ def landing_is_empty(settings: Settings) -> bool:
     return not folder.exists() or not any(p.is_file() for p in folder.rglob("*"))
 
 
-def main_job(settings: Settings, *, demo_days: int) -> int:
+def main_job(settings: Settings, *, demo_days: int, demo_scale: float) -> int:
     """Run everything once and print the summary; returns the process exit code."""
     started = time.monotonic()
     ready = up(settings)
     if landing_is_empty(ready):
-        from carehouse.demo.admissions import generate_admissions
+        from carehouse.demo.hospital import generate_hospital
 
-        files = generate_admissions(
-            ready.landing_dir,
+        output = generate_hospital(
+            ready,
             seed=42,
             end_date=date.today() - timedelta(days=1),
             days=demo_days,
-            admissions_per_day=300,
+            scale=demo_scale,
+            vitals=False,
         )
-        print(f"demo data: wrote {len(files)} files into {ready.landing_dir}")
+        print(f"{output.one_line()} (landing folder {ready.landing_dir})")
     apply_to_process(ready)
     # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
     from flows.nightly import nightly

@@ -10,10 +10,11 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from carehouse.gates import GateResult
-from carehouse.ingest.admissions import LoadSummary
+from carehouse.ingest.batch import BATCH_SOURCES
+from carehouse.ingest.summary import LoadSummary
 from carehouse.inventory import rows_by_layer
 from carehouse.settings import get_settings
-from flows.tasks import count_rows_task, dbt_build_task, gate_task, load_admissions_task
+from flows.tasks import count_rows_task, dbt_build_task, gate_task, load_task
 
 
 @dataclass
@@ -38,7 +39,7 @@ def nightly(business_date: date | None = None) -> NightlySummary:
     settings = get_settings()
     business_date = business_date or date.today() - timedelta(days=1)
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
-    loads = [load_admissions_task(settings)]
+    loads = [load_task(settings, source) for source in BATCH_SOURCES]
     dbt = dbt_build_task(settings, ["path:models", "path:seeds"])
     gold_gate = gate_task(settings, "gold", run_id)
     counts = count_rows_task(settings)

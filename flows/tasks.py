@@ -6,14 +6,13 @@ never retried: a failing check must fail loudly, once.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from carehouse.gates import GateResult, require_passed, verify_layer
-from carehouse.ingest.admissions import LoadSummary, load_admissions
+from carehouse.ingest.batch import load_batch_source
+from carehouse.ingest.summary import LoadSummary
 from carehouse.inventory import table_counts
 from carehouse.settings import Settings
 from carehouse.transform import DbtResult, run_dbt
@@ -26,15 +25,16 @@ IO_JITTER = 0.5
 
 
 @task(
-    name="load-admissions",
+    name="load",
+    task_run_name="load-{source}",
     cache_policy=NO_CACHE,
     retries=IO_RETRIES,
     retry_delay_seconds=IO_BACKOFF,
     retry_jitter_factor=IO_JITTER,
 )
-def load_admissions_task(settings: Settings, path: Path | None = None) -> LoadSummary:
-    """Load admissions CSVs into raw (idempotent: a loaded file is skipped)."""
-    return load_admissions(settings, path)
+def load_task(settings: Settings, source: str) -> LoadSummary:
+    """Load one batch source's new files into raw (idempotent: a loaded file is skipped)."""
+    return load_batch_source(settings, source)
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
