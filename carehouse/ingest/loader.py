@@ -83,7 +83,13 @@ def load_files(settings: Settings, source: FileSource, path: Path | None = None)
     """Load the files at `path` (default: the source's landing folder) not loaded before."""
     started = time.monotonic()
     configure_dlt()
-    files = discover(path or settings.landing_dir / source.landing_subdir, source.pattern)
+    landing = settings.landing_dir / source.landing_subdir
+    if path is None and not landing.exists():
+        # Nothing has arrived from this source yet: an empty load, not an error. A --path
+        # that does not exist is still an error (discover raises).
+        files = []
+    else:
+        files = discover(path or landing, source.pattern)
     with (
         connect(settings, "loader", autocommit=True) as conn,
         ledger.exclusive(conn, source.name),

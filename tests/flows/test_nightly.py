@@ -63,7 +63,11 @@ def test_nightly_loads_builds_gates_and_records_the_run(nightly_env: Settings) -
     assert state.is_completed(), state.message
     summary = state.result()
 
-    (load,) = summary.loads
+    loads = {load.source: load for load in summary.loads}
+    assert set(loads) == {"patients", "admissions", "labs"}
+    # Only admissions arrived: the other sources load nothing, and say so.
+    assert loads["patients"].received == loads["labs"].received == 0
+    load = loads["admissions"]
     assert load.received == received
     assert load.loaded + sum(load.quarantined.values()) == received
     assert fetch_gold(nightly_env) == EXPECTED_GOLD
@@ -80,7 +84,7 @@ def test_nightly_loads_builds_gates_and_records_the_run(nightly_env: Settings) -
 
     # A second run of the same day loads nothing again and leaves gold as it was.
     again = nightly(business_date=date(2026, 3, 20))
-    assert again.loads[0].loaded == 0
+    assert [again_load.loaded for again_load in again.loads] == [0, 0, 0]
     assert fetch_gold(nightly_env) == EXPECTED_GOLD
     with psycopg.connect(nightly_env.dsn("transformer")) as conn:
         raw = conn.execute("select count(*) from raw_admissions.admissions").fetchone()
