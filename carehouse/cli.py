@@ -14,6 +14,7 @@ from carehouse.database import DatabaseUnreachable
 from carehouse.environment import export_lines, tool_environment
 from carehouse.ingest.files import FileChangedError
 from carehouse.ingest.ledger import LoadInProgress
+from carehouse.ingest.vitals import DrainError
 from carehouse.services.process import ServiceStartError
 from carehouse.settings import ROLES, Role, ServiceNotRunning, Settings, get_settings
 
@@ -38,6 +39,7 @@ EXPECTED_FAILURES = (
     ServiceStartError,
     LoadInProgress,
     FileChangedError,
+    DrainError,
 )
 
 
@@ -162,6 +164,53 @@ def demo(
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
     typer.echo(f"{output.one_line()} (landing folder {settings.landing_dir})")
+
+
+@demo_app.command("vitals")
+def demo_vitals(
+    rate: Annotated[float, typer.Option(help="Messages per second.")] = 100.0,
+    duration: Annotated[float, typer.Option(help="Seconds to stream.")] = 60.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Stream vital signs like bedside monitors, stamped for latency measurements."""
+    from carehouse.demo.vitals import stream_vitals
+
+    try:
+        sent = stream_vitals(_settings(), rate=rate, duration=duration, seed=seed)
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo(f"streamed {sent:,} vital-sign messages to {_settings().vitals_topic}")
+
+
+drain_app = typer.Typer(help="Drain a stream into raw, by hand.", no_args_is_help=True)
+app.add_typer(drain_app, name="drain")
+
+
+@drain_app.command("vitals")
+def drain_vitals(
+    until_caught_up: Annotated[
+        bool, typer.Option("--until-caught-up", help="Stop once every partition is drained.")
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Drain continuously for S seconds (default: forever).")
+    ] = None,
+    scale_out: Annotated[
+        bool, typer.Option("--scale-out", help="Join the consumer group beside other drains.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Drain the vital-signs topic into raw_vitals, exactly once (Ctrl-C stops cleanly)."""
+    from carehouse.ingest.vitals import drain_vitals as run_drain
+
+    if until_caught_up and duration is not None:
+        raise _fail(ValueError("choose --until-caught-up or --duration, not both"))
+    try:
+        summary = run_drain(
+            _settings(), until_caught_up=until_caught_up, duration=duration, scale_out=scale_out
+        )
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo(json.dumps(summary.to_json()) if as_json else summary.one_line())
 
 
 @load_app.command("patients")

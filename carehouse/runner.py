@@ -33,9 +33,13 @@ def main_job(settings: Settings, *, demo_days: int, demo_scale: float) -> int:
             end_date=date.today() - timedelta(days=1),
             days=demo_days,
             scale=demo_scale,
-            vitals=False,
         )
         print(f"{output.one_line()} (landing folder {ready.landing_dir})")
+    from carehouse.ingest.vitals import drain_vitals
+
+    # The stream first, so tonight's build sees every vital sign that has arrived.
+    vitals = drain_vitals(ready, until_caught_up=True)
+    print(f"drain  {vitals.one_line()}")
     apply_to_process(ready)
     # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
     from flows.nightly import nightly
