@@ -21,6 +21,10 @@ from carehouse.settings import Settings
 STAGES: dict[str, Callable[[Settings, Path], int]] = {
     "admissions_load": stages.admissions_load,
     "admissions_copy": stages.admissions_copy,
+    "patients_load": stages.patients_load,
+    "labs_load": stages.labs_load,
+    "vitals_consume_only": stages.vitals_consume_only,
+    "vitals_drain": stages.vitals_drain,
 }
 
 

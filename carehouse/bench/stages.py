@@ -8,6 +8,8 @@ from psycopg import sql
 
 from carehouse.database import connect
 from carehouse.ingest.admissions import load_admissions
+from carehouse.ingest.labs import load_labs
+from carehouse.ingest.patients import load_patients
 from carehouse.settings import Settings
 
 ADMISSION_COLUMNS = (
@@ -44,3 +46,53 @@ def admissions_copy(settings: Settings, data_dir: Path) -> int:
                 rows += cursor.rowcount
         conn.commit()
     return rows
+
+
+def patients_load(settings: Settings, data_dir: Path) -> int:
+    """Carehouse's patient-master loader over the generated daily snapshots."""
+    return load_patients(settings, data_dir / "patients").received
+
+
+def labs_load(settings: Settings, data_dir: Path) -> int:
+    """Carehouse's FHIR Observation loader over the generated NDJSON files."""
+    return load_labs(settings, data_dir / "labs").received
+
+
+def vitals_drain(settings: Settings, data_dir: Path) -> int:
+    """Carehouse's exactly-once drain of the topic into raw, until caught up."""
+    from carehouse.ingest.vitals import drain_vitals
+
+    return drain_vitals(settings, until_caught_up=True).received
+
+
+def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
+    """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from dlt_sources.vitals.settings import PARTITIONS
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka,
+            "group.id": "carehouse-bench-consume-only",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "allow.auto.create.topics": False,
+        }
+    )
+    consumer.assign([TopicPartition(settings.vitals_topic, p, 0) for p in range(PARTITIONS)])
+    done: set[int] = set()
+    messages = 0
+    try:
+        while len(done) < PARTITIONS:
+            for message in consumer.consume(num_messages=20_000, timeout=1.0):
+                error = message.error()
+                if error is None:
+                    messages += 1
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    done.add(int(message.partition() or 0))
+                else:
+                    raise RuntimeError(f"consume failed: {error}")
+    finally:
+        consumer.close()
+    return messages
