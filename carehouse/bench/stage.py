@@ -28,6 +28,18 @@ STAGES: dict[str, Callable[[Settings, Path], int]] = {
 }
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory since exec.
+
+    Not ru_maxrss: Linux carries it across execve, so a stage started by a big
+    parent would report the parent's peak. VmHWM belongs to this address space.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _warm_imports() -> float:
     """Import what the loaders import lazily; a long-running worker pays this once."""
     started = time.perf_counter()
@@ -46,7 +58,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     rows = STAGES[name](settings, Path(data_dir))
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _peak_rss_kib()
     figures = {
         "stage": name,
         "rows": rows,
