@@ -4,30 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carehouse.ingest.loader import FileSource, load_files
+from carehouse.ingest.csvsource import csv_file_source
+from carehouse.ingest.loader import load_files
 from carehouse.ingest.summary import LoadSummary
 from carehouse.settings import Settings
 from dlt_sources.admissions import admissions
-from dlt_sources.admissions.settings import (
-    DATASET,
-    FILE_GLOB,
-    LANDING_SUBDIR,
-    QUARANTINE_TABLE,
-    SOURCE,
-    TABLE,
-)
+from dlt_sources.admissions import settings as names
 
 __all__ = ["ADMISSIONS", "LoadSummary", "load_admissions"]
 
-ADMISSIONS = FileSource(
-    name=SOURCE,
-    dataset=DATASET,
-    table=TABLE,
-    quarantine_table=QUARANTINE_TABLE,
-    landing_subdir=LANDING_SUBDIR,
-    pattern=FILE_GLOB,
-    dlt_source=admissions,
-)
+ADMISSIONS = csv_file_source(names, admissions)
 
 
 def load_admissions(settings: Settings, path: Path | None = None) -> LoadSummary:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +32,7 @@ from carehouse.ingest.columns import (
 )
 from carehouse.ingest.csvfile import CsvFile, Header, Records
 from carehouse.ingest.files import FileBatch, FileChangedError, LandedFile
+from carehouse.ingest.loader import FileSource
 from carehouse.ingest.parts import Block, csv_field, csv_rows
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,27 @@ class CsvLayout:
     def part_columns(self, data_columns: tuple[str, ...]) -> tuple[str, ...]:
         """A part's columns: the file's own, then the constants, then the load metadata."""
         return (*data_columns, *self.constant_columns, *METADATA_COLUMNS)
+
+
+def csv_file_source(
+    names: ModuleType,
+    dlt_source: Callable[[FileBatch], Any],
+    name_error: Callable[[str], str | None] | None = None,
+) -> FileSource:
+    """The `FileSource` of a CSV source package, from the constants of its `settings` module.
+
+    `names` defines SOURCE, DATASET, TABLE, QUARANTINE_TABLE, LANDING_SUBDIR and FILE_GLOB.
+    """
+    return FileSource(
+        name=names.SOURCE,
+        dataset=names.DATASET,
+        table=names.TABLE,
+        quarantine_table=names.QUARANTINE_TABLE,
+        landing_subdir=names.LANDING_SUBDIR,
+        pattern=names.FILE_GLOB,
+        dlt_source=dlt_source,
+        name_error=name_error,
+    )
 
 
 @dataclass(frozen=True)

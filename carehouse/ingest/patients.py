@@ -4,32 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carehouse.ingest.loader import FileSource, load_files
+from carehouse.ingest.csvsource import csv_file_source
+from carehouse.ingest.loader import load_files
 from carehouse.ingest.summary import LoadSummary
 from carehouse.settings import Settings
 from dlt_sources.patients import patients
+from dlt_sources.patients import settings as names
 from dlt_sources.patients.helpers import name_error
-from dlt_sources.patients.settings import (
-    DATASET,
-    FILE_GLOB,
-    LANDING_SUBDIR,
-    QUARANTINE_TABLE,
-    SOURCE,
-    TABLE,
-)
 
 __all__ = ["PATIENTS", "LoadSummary", "load_patients"]
 
-PATIENTS = FileSource(
-    name=SOURCE,
-    dataset=DATASET,
-    table=TABLE,
-    quarantine_table=QUARANTINE_TABLE,
-    landing_subdir=LANDING_SUBDIR,
-    pattern=FILE_GLOB,
-    dlt_source=patients,
-    name_error=name_error,
-)
+PATIENTS = csv_file_source(names, patients, name_error)
 
 
 def load_patients(settings: Settings, path: Path | None = None) -> LoadSummary:

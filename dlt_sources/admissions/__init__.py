@@ -4,6 +4,9 @@ Rows land in `raw_admissions.admissions` exactly as received (every field text)
 with their file, line and the file's SHA-256. There is no incremental cursor:
 which files are new is decided by content hash against the file ledger
 (`carehouse.ingest`), which a modification time or a file name cannot fool.
+Reading and rendering are the shared CSV machinery (`carehouse.ingest.csvsource`,
+`carehouse.ingest.parts`); this package only names the columns, so it has no
+`helpers.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
+from carehouse.ingest.csvsource import csv_blocks
 from carehouse.ingest.files import FileBatch
-from dlt_sources.admissions.helpers import PartWriter, column_hints, csv_blocks, file_import
+from carehouse.ingest.parts import PartWriter, file_import
 from dlt_sources.admissions.settings import (
     EXPECTED_COLUMNS,
+    LAYOUT,
+    PART_ROWS,
     PRIMARY_KEY,
     SCHEMA_CONTRACT,
     SOURCE,
@@ -36,7 +42,7 @@ def admissions(batch: FileBatch) -> DltResource:
     table_name=TABLE,
     write_disposition="append",
     primary_key=PRIMARY_KEY,
-    columns=column_hints(EXPECTED_COLUMNS),
+    columns=LAYOUT.column_hints(LAYOUT.part_columns(EXPECTED_COLUMNS)),
 )
 def admission_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """Every loadable record of `batch`, as CSV parts that dlt imports and COPYs unchanged.
@@ -45,11 +51,12 @@ def admission_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     dlt's normalizer, which would otherwise re-read and re-write every row.
     """
     load_id: str = dlt.current.load_package_state()["load_id"]
-    with PartWriter(batch.work_dir) as parts:
+    empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
+    with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:
         for file in batch.files:
-            for block in csv_blocks(file, batch, load_id):
+            for block in csv_blocks(file, batch, load_id, LAYOUT):
                 for part in parts.write(block):
-                    yield file_import(part)
+                    yield file_import(part, LAYOUT.column_hints)
         for part in parts.finish():
-            yield file_import(part)
+            yield file_import(part, LAYOUT.column_hints)
     batch.close_spool()

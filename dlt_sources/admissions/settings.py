@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dlt.common.schema.typing import TColumnSchema, TSchemaContractDict
+from dlt.common.schema.typing import TSchemaContractDict
+
+from carehouse.ingest.columns import PRIMARY_KEY as FILE_RECORD_KEY
+from carehouse.ingest.csvsource import CsvLayout
 
 SOURCE = "admissions"
 DATASET = "raw_admissions"
@@ -25,34 +28,8 @@ EXPECTED_COLUMNS: tuple[str, ...] = (
     "insurer_id",
 )
 
-# Load metadata added to every row; a header may not use these names.
-SOURCE_FILE = "_source_file"
-SOURCE_LINE = "_source_line"
-SOURCE_HASH = "_source_hash"
-INGESTED_AT = "_ingested_at"
-DLT_LOAD_ID = "_dlt_load_id"
-DLT_ID = "_dlt_id"
-METADATA_COLUMNS: tuple[str, ...] = (
-    SOURCE_FILE,
-    SOURCE_LINE,
-    SOURCE_HASH,
-    INGESTED_AT,
-    DLT_LOAD_ID,
-    DLT_ID,
-)
-PRIMARY_KEY: tuple[str, str] = (SOURCE_HASH, SOURCE_LINE)
-
-# dlt column hints. Source columns stay text, nullable, as received; dlt maps text to
-# Postgres varchar without a length, which behaves exactly like text.
-TEXT_COLUMN: TColumnSchema = {"data_type": "text", "nullable": True}
-METADATA_HINTS: dict[str, TColumnSchema] = {
-    SOURCE_FILE: {"data_type": "text", "nullable": False},
-    SOURCE_LINE: {"data_type": "bigint", "nullable": False},
-    SOURCE_HASH: {"data_type": "text", "nullable": False},
-    INGESTED_AT: {"data_type": "timestamp", "nullable": False},
-    DLT_LOAD_ID: {"data_type": "text", "nullable": False},
-    DLT_ID: {"data_type": "text", "nullable": False, "unique": True},
-}
+LAYOUT = CsvLayout(expected_columns=EXPECTED_COLUMNS)
+PRIMARY_KEY: tuple[str, str] = FILE_RECORD_KEY
 
 # New tables and columns may appear (an extract gaining a column); a column changing
 # type must fail the load instead of creating a variant column.
@@ -62,9 +39,5 @@ SCHEMA_CONTRACT: TSchemaContractDict = {
     "data_type": "freeze",
 }
 
-# Rows per CSV file handed to dlt: several files load in parallel, each in one COPY.
+# Rows per CSV part handed to dlt: parts load in parallel, each in one COPY.
 PART_ROWS = 250_000
-
-# Quarantine reasons for whole files whose header cannot be mapped.
-MISSING_COLUMNS = "missing_columns"
-INVALID_HEADER = "invalid_header"
