@@ -74,3 +74,22 @@
 {%- macro assert_known_timezone(timezone) -%}
     select now() at time zone {{ sql_string_literal(timezone) }} as checked_at
 {%- endmacro -%}
+
+{#-
+    An ISO 8601 calendar date (YYYY-MM-DD) as date; null for any other spelling or for a day
+    that does not exist (2026-02-30). The fixed pattern keeps DateStyle out of it.
+-#}
+{%- macro safe_cast_date(column) -%}
+    case
+        when {{ column }} ~ '^\d{4}-\d{2}-\d{2}$' and pg_input_is_valid({{ column }}, 'date')
+            then cast({{ column }} as date)
+    end
+{%- endmacro -%}
+
+{#-
+    A timestamptz as fixed ISO 8601 text in UTC with microseconds (2026-03-12T00:19:22.000000Z):
+    the same text under every session TimeZone and DateStyle, for keys built from instants.
+-#}
+{%- macro utc_iso_text(column) -%}
+    to_char({{ column }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+{%- endmacro -%}

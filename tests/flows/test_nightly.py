@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import secrets
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -14,7 +16,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 
+from carehouse.demo.vitals import produce_vitals
+from carehouse.ingest.vitals import drain_vitals
 from carehouse.settings import Settings
+from tests.dbt.clinical import GLUCOSE, PATIENT_HEADER, observation
 from tests.dbt.warehouse import (
     ADMISSIONS,
     EXPECTED_GOLD,
@@ -24,6 +29,38 @@ from tests.dbt.warehouse import (
 )
 
 pytestmark = pytest.mark.slow
+
+
+def write_other_feeds(settings: Settings, landing: Path) -> int:
+    """Tonight's other feeds: the patient master of the admissions' patients, two lab
+    results, and a few vital signs drained from a topic of this test's own."""
+    patients = sorted({record.patient_id for record in ADMISSIONS if record.patient_id})
+    folder = landing / "patients"
+    folder.mkdir(parents=True)
+    rows = [
+        f"{patient},Given,Family,1970-01-01,F,1 Road,AB1 2CD,INS1,GOLD,2026-03-20T08:00:00"
+        for patient in patients
+    ]
+    (folder / "patients_2026-03-20.csv").write_text(
+        PATIENT_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+    labs = landing / "labs"
+    labs.mkdir(parents=True)
+    results = [
+        observation("L1", "P1", GLUCOSE, "2026-01-03T08:00:00Z", value=150, unit="mg/dL",
+                    low=70, high=99, interpretation="H"),
+        observation("L2", "P2", GLUCOSE, "2026-01-11T08:00:00Z", value=80, unit="mg/dL",
+                    low=70, high=99, interpretation="N"),
+    ]  # fmt: skip
+    (labs / "labs_2026-03-20.ndjson").write_text(
+        "".join(json.dumps(result) + "\n" for result in results), encoding="utf-8"
+    )
+    produced = produce_vitals(
+        settings, seed=1, end_date=date(2026, 1, 3), days=1, scale=0.01, patients=["P1"]
+    )
+    drained = drain_vitals(settings, until_caught_up=True)
+    assert drained.received == produced
+    return len(patients)
 
 
 def write_landing_csvs(landing: Path) -> int:
@@ -52,28 +89,34 @@ def nightly_env(
         monkeypatch.setenv("CAREHOUSE_DATABASE_URL", warehouse.admin_dsn)
         for role in ("loader", "transformer", "bi"):
             monkeypatch.setenv(f"CAREHOUSE_{role.upper()}_PASSWORD", warehouse.role_password(role))
-        yield warehouse.model_copy(update={"landing_dir": landing})
+        topic = f"nightly-vitals-{secrets.token_hex(4)}"
+        monkeypatch.setenv("CAREHOUSE_VITALS_TOPIC", topic)
+        yield warehouse.model_copy(update={"landing_dir": landing, "vitals_topic": topic})
 
 
 def test_nightly_loads_builds_gates_and_records_the_run(nightly_env: Settings) -> None:
     from flows.nightly import nightly
 
     received = write_landing_csvs(nightly_env.landing_dir)
+    write_other_feeds(nightly_env, nightly_env.landing_dir)
     state = nightly(business_date=date(2026, 3, 20), return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
 
     loads = {load.source: load for load in summary.loads}
     assert set(loads) == {"patients", "admissions", "labs"}
-    # Only admissions arrived: the other sources load nothing, and say so.
-    assert loads["patients"].received == loads["labs"].received == 0
     load = loads["admissions"]
     assert load.received == received
     assert load.loaded + sum(load.quarantined.values()) == received
     assert fetch_gold(nightly_env) == EXPECTED_GOLD
-    (gate,) = summary.gates
-    assert gate.layer == "gold" and gate.passed
-    assert (nightly_env.reports_dir / summary.run_id / "gold.md").exists()
+    assert [(gate.layer, gate.passed) for gate in summary.gates] == [
+        ("raw", True),
+        ("silver", True),
+        ("gold", True),
+    ]
+    assert summary.published_tables > 0
+    for layer in ("raw", "silver", "gold"):
+        assert (nightly_env.reports_dir / summary.run_id / f"{layer}.md").exists()
     assert summary.table_rows["gold.avg_los_by_department"] == len(EXPECTED_GOLD)
 
     with get_client(sync_client=True) as client:

@@ -1,0 +1,31 @@
+{#-
+    The table the orchestrator writes one row per pipeline run into, read by
+    gold.pipeline_run_audit (through stg_audit__pipeline_runs). Created by an on-run-start hook
+    so every dbt invocation finds it, owned by the transformer in the `audit` schema (the
+    bootstrap gives that schema to the transformer; sql/ is not changed for it). The
+    orchestrator inserts a row when a run starts and updates it as the run goes (status,
+    counts, gates, durations, freshness), setting recorded_at = now() on every write: the
+    gold table picks up rows by recorded_at.
+
+    JSON shapes (keys are free to grow; gold reads these):
+      source_rows     {"admissions": {"received": 10, "loaded": 9, "quarantined": 1}, "patients": ..., "labs": ..., "vitals": ...}
+      gate_outcomes   {"staging": "passed", "silver": "passed", "gold": "failed"}
+      step_durations  {"load_admissions": 1.8, "dbt_build": 42.0, "gate_gold": 3.1} (seconds)
+      gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (latest data instant per gold table)
+-#}
+{%- macro create_audit_tables() -%}
+    create table if not exists audit.pipeline_runs (
+        run_id text primary key,
+        business_date date not null,
+        started_at timestamptz not null,
+        finished_at timestamptz,
+        status text not null,
+        source_rows jsonb not null default '{}'::jsonb,
+        gate_outcomes jsonb not null default '{}'::jsonb,
+        step_durations jsonb not null default '{}'::jsonb,
+        gold_freshness jsonb not null default '{}'::jsonb,
+        recorded_at timestamptz not null default now()
+    );
+    comment on table audit.pipeline_runs is
+    'One row per pipeline run, written by the orchestrator; read by gold.pipeline_run_audit.'
+{%- endmacro -%}

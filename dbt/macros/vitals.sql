@@ -1,0 +1,16 @@
+{#-
+    The key of one vital-signs observation set: the monitor and the instant, as
+    '<device_id>@<observed_at in UTC, ISO 8601, microseconds>'. The same text under every
+    session TimeZone.
+-#}
+{%- macro observation_set_id(device_id_column, observed_at_column) -%}
+    {{ device_id_column }} || '@' || {{ utc_iso_text(observed_at_column) }}
+{%- endmacro -%}
+
+{#-
+    The start of the clock hour an instant falls in, on the clocks of `timezone` (the
+    hospital's), as a timestamptz: explicit, so the session TimeZone never moves a boundary.
+-#}
+{%- macro hour_start(column, timezone) -%}
+    date_trunc('hour', {{ column }}, {{ sql_string_literal(timezone) }})
+{%- endmacro -%}

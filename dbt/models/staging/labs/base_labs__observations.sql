@@ -1,0 +1,158 @@
+{#-
+    Every distinct raw lab observation exactly once: the latest version of each Observation.id
+    among committed loads, typed, checked against the loinc_tests seed, and given a rejection
+    reason when it is not a usable laboratory result. stg_labs__observations keeps the rows
+    without a reason; quarantine.labs_rejected keeps the others. Ephemeral, so both views read
+    raw directly.
+-#}
+{{ config(materialized='ephemeral') }}
+{%- set hospital_timezone = var('hospital_timezone') -%}
+
+with
+
+committed_loads as (
+    {{ committed_load_ids('raw_labs', 'labs') }}
+),
+
+source as (
+    select
+        observations.observation_id,
+        observations.status,
+        observations.category_code,
+        observations.loinc_code,
+        observations.patient_ref,
+        observations.encounter_ref,
+        observations.effective_at,
+        observations.issued,
+        observations.value_type,
+        observations.value_numeric,
+        observations.value_unit,
+        observations.value_text,
+        observations.reference_low,
+        observations.reference_high,
+        observations.interpretation_code,
+        observations.resource,
+        observations._source_file,
+        observations._source_line,
+        observations._ingested_at,
+        observations._dlt_load_id,
+        observations._dlt_id
+    from {{ raw_relation('raw_labs', 'observations') }} as observations
+    -- Rows of an interrupted load stay invisible until the loader has rolled them back.
+    where observations._dlt_load_id in (select committed_loads.load_id from committed_loads)
+),
+
+loinc_tests as (
+    select
+        loinc_code,
+        expected_unit
+    from {{ ref('loinc_tests') }}
+),
+
+ranked as (
+    select
+        *,
+        {{ lab_record_key() }} as record_key,
+        -- A re-issued result (amended, corrected) repeats its id: the latest load wins, then
+        -- the later file and line within one load.
+        row_number() over (
+            partition by {{ lab_record_key() }}
+            order by
+                _ingested_at desc nulls last,
+                _source_file desc nulls last,
+                _source_line desc nulls last
+        ) as version_rank
+    from source
+),
+
+latest as (
+    select
+        record_key,
+        {{ clean_text('observation_id') }} as observation_id,
+        lower({{ clean_text('status') }}) as status,
+        lower({{ clean_text('category_code') }}) as category_code,
+        {{ clean_text('loinc_code') }} as loinc_code,
+        -- subject and encounter are FHIR references: Patient/<id>, Encounter/<admission id>.
+        substring({{ clean_text('patient_ref') }} from '^Patient/(.+)$') as patient_id,
+        substring({{ clean_text('encounter_ref') }} from '^Encounter/(.+)$') as admission_id,
+        {{ clean_text('effective_at') }} as effective_at_text,
+        {{ clean_text('issued') }} as issued_text,
+        lower({{ clean_text('value_type') }}) as value_type,
+        value_numeric,
+        {{ clean_text('value_unit') }} as value_unit,
+        value_text,
+        reference_low,
+        reference_high,
+        upper({{ clean_text('interpretation_code') }}) as interpretation_code,
+        resource,
+        _source_file as source_file_name,
+        _source_line as source_line_number,
+        _ingested_at as ingested_at,
+        _dlt_load_id as load_id
+    from ranked
+    where version_rank = 1
+),
+
+typed as (
+    select
+        latest.*,
+        loinc_tests.expected_unit,
+        loinc_tests.loinc_code is not null as is_known_code,
+        {{ safe_cast_timestamptz('latest.effective_at_text', hospital_timezone) }} as effective_at,
+        {{ safe_cast_timestamptz('latest.issued_text', hospital_timezone) }} as issued_at
+    from latest
+    left join loinc_tests
+        on latest.loinc_code = loinc_tests.loinc_code
+),
+
+validated as (
+    select
+        *,
+        -- The first rule a record breaks is its reason: what it is, then what it measured.
+        case
+            when coalesce(category_code, '') <> 'laboratory' then 'NOT_LABORATORY'
+            -- Only reported results; registered, cancelled or entered-in-error are not.
+            when coalesce(status, '') not in ('final', 'amended', 'corrected', 'preliminary')
+                then 'NOT_RESULTED'
+            when loinc_code is null then 'NO_LOINC_CODE'
+            when not is_known_code then 'UNKNOWN_CODE'
+            when coalesce(value_type, '') <> 'quantity' or value_numeric is null
+                then 'NO_NUMERIC_VALUE'
+            -- Units are compared exactly (UCUM codes are case-sensitive) and never converted.
+            when coalesce(value_unit, '') <> expected_unit then 'UNIT_MISMATCH'
+            when patient_id is null then 'MISSING_PATIENT'
+            when effective_at is null then 'INVALID_DATE'
+        end as rejection_reason
+    from typed
+),
+
+final as (
+    select
+        record_key,
+        observation_id,
+        status,
+        category_code,
+        loinc_code,
+        patient_id,
+        admission_id,
+        effective_at,
+        {{ local_date('effective_at', hospital_timezone) }} as effective_date,
+        issued_at,
+        value_type,
+        value_numeric,
+        value_unit,
+        expected_unit,
+        value_text,
+        reference_low,
+        reference_high,
+        interpretation_code,
+        rejection_reason,
+        resource,
+        source_file_name,
+        source_line_number,
+        ingested_at,
+        load_id
+    from validated
+)
+
+select * from final

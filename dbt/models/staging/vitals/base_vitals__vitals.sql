@@ -1,0 +1,132 @@
+{#-
+    Every distinct vital-signs observation set exactly once: raw messages de-duplicated by
+    (device_id, observed_at), keeping the lowest Kafka offset (a producer retry repeats a
+    message at a later offset), and given a rejection reason when a value is physiologically
+    implausible. stg_vitals__vitals keeps the rows without a reason; quarantine.vitals_rejected
+    keeps the others. Every raw vitals row is committed (the drain writes rows and offsets in
+    one transaction), so there is no ledger filter. Ephemeral, so both views read raw directly.
+-#}
+{{ config(materialized='ephemeral') }}
+
+with
+
+source as (
+    select
+        vitals.kafka_topic,
+        vitals.kafka_partition,
+        vitals.kafka_offset,
+        vitals.payload,
+        vitals.device_id,
+        vitals.patient_id,
+        vitals.observed_at,
+        vitals.heart_rate,
+        vitals.resp_rate,
+        vitals.systolic_bp,
+        vitals.diastolic_bp,
+        vitals.spo2,
+        vitals.spo2_scale,
+        vitals.on_oxygen,
+        vitals.consciousness,
+        vitals.temperature_c,
+        vitals._ingested_at,
+        vitals._drain_batch_id
+    from {{ raw_relation('raw_vitals', 'vitals') }} as vitals
+),
+
+ranked as (
+    select
+        *,
+        -- A device's messages share one partition (the key is the device), so its lowest
+        -- offset is the first copy sent; topic and partition only make the order total.
+        row_number() over (
+            partition by {{ clean_text('device_id') }}, observed_at
+            order by kafka_offset, kafka_partition, kafka_topic
+        ) as copy_rank
+    from source
+),
+
+first_copies as (
+    select
+        {{ clean_text('device_id') }} as device_id,
+        {{ clean_text('patient_id') }} as patient_id,
+        observed_at,
+        heart_rate,
+        resp_rate,
+        systolic_bp,
+        diastolic_bp,
+        spo2,
+        spo2_scale,
+        on_oxygen as is_on_oxygen,
+        upper({{ clean_text('consciousness') }}) as consciousness,
+        temperature_c,
+        payload,
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        _ingested_at as ingested_at,
+        _drain_batch_id as drain_batch_id
+    from ranked
+    where copy_rank = 1
+),
+
+checked as (
+    select
+        *,
+        -- Each parameter outside what a living patient (or a working sensor) can show.
+        array_remove(
+            array[
+                case when heart_rate not between 20 and 300 then 'heart_rate' end,
+                case when resp_rate not between 2 and 80 then 'resp_rate' end,
+                case when systolic_bp not between 40 and 300 then 'systolic_bp' end,
+                case when diastolic_bp not between 10 and 200 then 'diastolic_bp' end,
+                case when spo2 not between 50 and 100 then 'spo2' end,
+                case when temperature_c not between 25 and 45 then 'temperature_c' end,
+                case when spo2_scale is null or spo2_scale not in (1, 2) then 'spo2_scale' end,
+                case
+                    when consciousness is null or consciousness not in ('A', 'C', 'V', 'P', 'U')
+                        then 'consciousness'
+                end
+            ],
+            null
+        ) as implausible_parameters
+    from first_copies
+),
+
+validated as (
+    select
+        *,
+        case
+            when device_id is null then 'MISSING_DEVICE_ID'
+            when patient_id is null then 'MISSING_PATIENT_ID'
+            when cardinality(implausible_parameters) > 0 then 'IMPLAUSIBLE_VITAL'
+        end as rejection_reason
+    from checked
+),
+
+final as (
+    select
+        {{ observation_set_id("coalesce(device_id, '')", 'observed_at') }} as observation_set_id,
+        device_id,
+        patient_id,
+        observed_at,
+        heart_rate,
+        resp_rate,
+        systolic_bp,
+        diastolic_bp,
+        spo2,
+        spo2_scale,
+        is_on_oxygen,
+        consciousness,
+        temperature_c,
+        rejection_reason,
+        array_to_string(implausible_parameters, ',') as implausible_parameters,
+        payload,
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        ingested_at,
+        drain_batch_id
+    from validated
+)
+
+select * from final
