@@ -62,6 +62,7 @@ def render_summary(settings: Settings, summary: NightlySummary, wall_seconds: fl
             lines.append(f"  {table:<40} {rows:>10,}")
     for gate in summary.gates:
         lines.append(f"gate   {gate.one_line()}")
+    lines.append(f"publish: {summary.published_tables} verified relations moved into gold")
     lines += [
         f"wall time: {wall_seconds:.1f}s (pipeline {summary.seconds:.1f}s)",
         "",
