@@ -151,3 +151,52 @@
         else false
     end
 {%- endmacro -%}
+
+{#-
+    NEWS2 for every row of `relation` (a CTE or relation name), as one select: the relation's
+    own columns, then the seven parameter scores (respiration_score, spo2_score,
+    oxygen_score, systolic_score, pulse_score, consciousness_score, temperature_score),
+    total_score, max_single_score, band and is_alert. The other arguments name the
+    relation's measurement columns; each defaults to a column named like itself. Shared by
+    int_vitals_news2_scored and int_news2_reference_cases_scored, so the reference cases pin
+    exactly the scoring the bedside observations get.
+-#}
+{%- macro news2_scored(
+    relation,
+    respiration_rate='respiration_rate',
+    spo2='spo2',
+    spo2_scale='spo2_scale',
+    is_on_oxygen='is_on_oxygen',
+    systolic_bp='systolic_bp',
+    pulse_rate='pulse_rate',
+    consciousness='consciousness',
+    temperature='temperature'
+) -%}
+    {%- set scores = [
+        'parameter_scores.respiration_score',
+        'parameter_scores.spo2_score',
+        'parameter_scores.oxygen_score',
+        'parameter_scores.systolic_score',
+        'parameter_scores.pulse_score',
+        'parameter_scores.consciousness_score',
+        'parameter_scores.temperature_score',
+    ] -%}
+    select
+        parameter_scores.*,
+        {{ news2_total_score(scores) }} as total_score,
+        {{ news2_max_single_score(scores) }} as max_single_score,
+        {{ news2_band(news2_total_score(scores), news2_max_single_score(scores)) }} as band,
+        {{ news2_is_alert(scores) }} as is_alert
+    from (
+        select
+            {{ relation }}.*,
+            {{ news2_respiration_score(respiration_rate) }} as respiration_score,
+            {{ news2_spo2_score(spo2, spo2_scale, is_on_oxygen) }} as spo2_score,
+            {{ news2_oxygen_score(is_on_oxygen) }} as oxygen_score,
+            {{ news2_systolic_score(systolic_bp) }} as systolic_score,
+            {{ news2_pulse_score(pulse_rate) }} as pulse_score,
+            {{ news2_consciousness_score(consciousness) }} as consciousness_score,
+            {{ news2_temperature_score(temperature) }} as temperature_score
+        from {{ relation }}
+    ) as parameter_scores
+{%- endmacro -%}

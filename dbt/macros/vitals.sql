@@ -14,3 +14,13 @@
 {%- macro hour_start(column, timezone) -%}
     date_trunc('hour', {{ column }}, {{ sql_string_literal(timezone) }})
 {%- endmacro -%}
+
+{#-
+    The identity of one raw vital-signs observation set: its observation_set_id from the
+    trimmed device_id (blank as '') and observed_at. The staging model de-duplicates by the
+    same pair; the reconciliation test counts raw sets by it.
+-#}
+{%- macro vitals_record_key(device_id_column='device_id', observed_at_column='observed_at') -%}
+    {%- set device_id = "coalesce(" ~ clean_text(device_id_column) ~ ", '')" -%}
+    {{ observation_set_id(device_id, observed_at_column) }}
+{%- endmacro -%}

@@ -40,7 +40,7 @@ from tests.dbt.clinical import (
     write_lab_files,
     write_patient_snapshots,
 )
-from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions
+from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions, node_name
 
 pytestmark = pytest.mark.slow
 
@@ -121,9 +121,7 @@ def mapping(found: list[tuple[object, ...]]) -> dict[object, object]:
 def test_every_build_passes_with_its_unit_tests(builds: Builds) -> None:
     for name, result in builds.results.items():
         assert result.success, name
-    statuses = {
-        node.unique_id.rsplit(".", 1)[-1]: node.status for node in builds.results["again"].nodes
-    }
+    statuses = {node_name(node.unique_id): node.status for node in builds.results["again"].nodes}
     for name in (
         "test_lab_abnormal_by_range_and_interpretation",
         "test_vitals_news2_columns_and_band_edges",

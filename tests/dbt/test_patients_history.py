@@ -29,7 +29,7 @@ from tests.dbt.clinical import (
     table_checksums,
     write_patient_snapshots,
 )
-from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions
+from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions, node_name
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def rows(
 def test_builds_pass_with_the_scd2_unit_and_data_tests(builds: list[DbtResult]) -> None:
     for build in builds:
         assert build.success
-    statuses = {node.unique_id.rsplit(".", 1)[-1]: node.status for node in builds[-1].nodes}
+    statuses = {node_name(node.unique_id): node.status for node in builds[-1].nodes}
     for name in (
         "test_patient_history_change_no_change_deletion",
         "test_insurer_at_admission_is_point_in_time",

@@ -207,3 +207,13 @@ def fetch_gold(settings: Settings) -> list[tuple[object, ...]]:
     )
     with psycopg.connect(settings.dsn("bi")) as conn:
         return [(row[0], row[1].isoformat(), *row[2:]) for row in conn.execute(query).fetchall()]
+
+
+def node_name(unique_id: str) -> str:
+    """A dbt node's name from its unique id.
+
+    Tests are ``test.<project>.<name>``, generic ones followed by a hash; other nodes end in
+    their name (``unit_test.<project>.<model>.<name>``, ``model.<project>.<name>``).
+    """
+    parts = unique_id.split(".")
+    return parts[2] if parts[0] == "test" else parts[-1]

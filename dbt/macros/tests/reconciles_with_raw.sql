@@ -1,0 +1,79 @@
+{#-
+    Nothing is silently dropped: every distinct raw record of a source is either staged (the
+    model tested) or quarantined, exactly once. Returns one row (a failure) with the three
+    counts when raw <> staged + quarantined.
+
+    raw_source, raw_table: the raw table, read with raw_relation() (empty until the loader
+        creates it), or with source() when raw_may_be_missing is false (admissions, whose
+        staging reads raw with source() too).
+    record_key: SQL expression of one raw record's identity, the one staging de-duplicates by
+        (e.g. "{{ lab_record_key() }}"); raw columns may be qualified with raw_table.
+    quarantine: the name of the source's quarantine model.
+    ledger_source: the source's name in its file ledger (raw_source._carehouse_files): only
+        raw rows of loads marked 'loaded' count. None for a source without a ledger (vitals).
+-#}
+{% test reconciles_with_raw(
+    model,
+    raw_source,
+    raw_table,
+    record_key,
+    quarantine,
+    ledger_source=none,
+    raw_may_be_missing=true
+) %}
+    {%- set raw = reconciled_raw_table(raw_source, raw_table, raw_may_be_missing) -%}
+    with
+
+    {% if ledger_source is not none -%}
+    committed_loads as (
+        select distinct ledger.load_id
+        from {{ reconciled_raw_table(raw_source, '_carehouse_files', raw_may_be_missing) }}
+            as ledger
+        where ledger.source = '{{ ledger_source }}' and ledger.status = 'loaded'
+    ),
+
+    {% endif -%}
+    raw_records as (
+        select count(distinct {{ record_key }}) as record_count
+        from {{ raw }} as {{ raw_table }}
+        {%- if ledger_source is not none %}
+        where {{ raw_table }}._dlt_load_id in (select committed_loads.load_id from committed_loads)
+        {%- endif %}
+    ),
+
+    staged as (
+        select count(*) as record_count
+        from {{ model }}
+    ),
+
+    quarantined as (
+        select count(*) as record_count
+        from {{ ref(quarantine) }}
+    ),
+
+    final as (
+        select
+            raw_records.record_count as raw_count,
+            staged.record_count as staged_count,
+            quarantined.record_count as quarantined_count
+        from raw_records
+        cross join staged
+        cross join quarantined
+    )
+
+    select
+        raw_count,
+        staged_count,
+        quarantined_count
+    from final
+    where raw_count <> staged_count + quarantined_count
+{% endtest %}
+
+{#- A raw table for reconciles_with_raw: raw_relation() if it may be missing, else source(). -#}
+{%- macro reconciled_raw_table(source_name, table_name, may_be_missing) -%}
+    {%- if may_be_missing -%}
+        {{ raw_relation(source_name, table_name) }}
+    {%- else -%}
+        {{ source(source_name, table_name) }}
+    {%- endif -%}
+{%- endmacro -%}
