@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
 from psycopg import sql
 
 from carehouse.database import connect
@@ -30,12 +29,3 @@ def bootstrap(settings: Settings) -> list[str]:
                 )
             )
     return files
-
-
-def role_can_login(settings: Settings, role: str) -> bool:
-    """True when the role's credentials open a session (used by `status`)."""
-    try:
-        with connect(settings, role):  # type: ignore[arg-type]
-            return True
-    except psycopg.OperationalError:
-        return False

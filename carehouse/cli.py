@@ -16,7 +16,7 @@ from carehouse.ingest.files import FileChangedError
 from carehouse.ingest.ledger import LoadInProgress
 from carehouse.ingest.vitals import DrainError
 from carehouse.services.process import ServiceStartError
-from carehouse.settings import ROLES, Role, ServiceNotRunning, Settings, get_settings
+from carehouse.settings import ROLES, ServiceNotRunning, Settings, get_settings
 
 if TYPE_CHECKING:
     from carehouse.ingest.summary import LoadSummary
@@ -106,19 +106,13 @@ def dsn(
     role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "admin",
 ) -> None:
     """Print the connection string of one role."""
-    if role not in ROLES:
+    known = next((name for name in ROLES if name == role), None)
+    if known is None:
         raise _fail(ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}"))
     try:
-        typer.echo(_settings().dsn(_as_role(role)))
+        typer.echo(_settings().dsn(known))
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
-
-
-def _as_role(role: str) -> Role:
-    for known in ROLES:
-        if known == role:
-            return known
-    raise ValueError(role)
 
 
 @load_app.command("admissions")

@@ -54,8 +54,11 @@ def build_silver_task(settings: Settings) -> DbtResult:
 
 @task(name="build-gold-next", cache_policy=NO_CACHE)
 def build_gold_next_task(settings: Settings) -> DbtResult:
-    """Dbt build of the marts into gold_next, incremental ones from the published state."""
-    run_dbt(settings, ["parse"])
+    """Build the marts into gold_next, the incremental ones from the published state.
+
+    The incremental models come from the manifest the silver build just wrote (it
+    holds the whole project): a separate `dbt parse` would pay dbt's ~5 s start-up again.
+    """
     clone_gold_to_next(settings, incremental_gold_models(settings))
     return run_dbt(
         settings, ["build", "--select", GOLD_MODELS, "--vars", '{"gold_schema": "gold_next"}']
