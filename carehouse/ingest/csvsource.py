@@ -1,8 +1,9 @@
-"""Landed CSV files read into a raw table's shape: header mapping, metadata, CSV blocks.
+"""Landed CSV files read into a raw table's shape: header mapping, row keys, CSV blocks.
 
 Source-agnostic: a `CsvLayout` names the columns a file must have and any
 per-file constant columns (e.g. a snapshot date taken from the file name)
-that go before the load metadata.
+that go before the row key (`_source_line`, `_file_id`). Everything else about
+a file (name, hash, load id, ingestion time) is in its ledger row.
 """
 
 from __future__ import annotations
@@ -20,13 +21,9 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
 
 from carehouse.ingest.columns import (
-    DLT_ID,
-    DLT_LOAD_ID,
-    INGESTED_AT,
-    METADATA_COLUMNS,
-    METADATA_HINTS,
-    SOURCE_FILE,
-    SOURCE_HASH,
+    FILE_ID,
+    FILE_ROW_COLUMNS,
+    FILE_ROW_HINTS,
     SOURCE_LINE,
     TEXT_COLUMN,
 )
@@ -50,22 +47,22 @@ class CsvLayout:
     """The columns of a CSV source's raw table."""
 
     expected_columns: tuple[str, ...]  # a file must have all of them, in any order
-    constant_columns: tuple[str, ...] = ()  # one value per file, before the load metadata
+    constant_columns: tuple[str, ...] = ()  # one value per file, before the row key
     constant_hints: Mapping[str, TColumnSchema] | None = None
 
     @property
     def reserved(self) -> tuple[str, ...]:
         """Names a header may not use."""
-        return (*self.constant_columns, *METADATA_COLUMNS)
+        return (*self.constant_columns, *FILE_ROW_COLUMNS)
 
     def column_hints(self, columns: tuple[str, ...]) -> dict[str, TColumnSchema]:
         """The dlt hints of a part with these columns: source columns text, the rest typed."""
-        typed: dict[str, TColumnSchema] = {**(self.constant_hints or {}), **METADATA_HINTS}
+        typed: dict[str, TColumnSchema] = {**(self.constant_hints or {}), **FILE_ROW_HINTS}
         return {name: (typed.get(name) or TEXT_COLUMN).copy() for name in columns}
 
     def part_columns(self, data_columns: tuple[str, ...]) -> tuple[str, ...]:
-        """A part's columns: the file's own, then the constants, then the load metadata."""
-        return (*data_columns, *self.constant_columns, *METADATA_COLUMNS)
+        """A part's columns: the file's own, then the constants, then the row key."""
+        return (*data_columns, *self.constant_columns, *FILE_ROW_COLUMNS)
 
 
 def csv_file_source(
@@ -86,6 +83,7 @@ def csv_file_source(
         pattern=names.FILE_GLOB,
         dlt_source=dlt_source,
         name_error=name_error,
+        file_key=FILE_ID,
     )
 
 
@@ -145,7 +143,6 @@ def _reject_records(
 def csv_blocks(
     file: LandedFile,
     batch: FileBatch,
-    load_id: str,
     layout: CsvLayout,
     constants: Mapping[str, str] | None = None,
 ) -> Iterator[Block]:
@@ -166,7 +163,7 @@ def csv_blocks(
         outcome.new_columns = plan.new_columns
         if plan.new_columns:
             log.warning("%s: new columns kept: %s", file.name, ", ".join(plan.new_columns))
-        renderer = _Renderer(file, batch, load_id, plan.names, layout, values)
+        renderer = _Renderer(batch.file_id(file), plan.names, layout, values)
         columns = layout.part_columns(plan.names)
         for records in csv_file.records():
             batch.count(file, records.num_rows, records.rejects)
@@ -177,7 +174,8 @@ def csv_blocks(
 
 
 def _check_unchanged(csv_file: CsvFile, file: LandedFile) -> None:
-    # Rows would carry a hash that is not their content's: fail, and the load rolls back.
+    # The ledger would record a hash that is not the rows' content: fail, and the load
+    # rolls back.
     if csv_file.sha256() != file.sha256:
         raise FileChangedError(
             f"{file.name} changed while it was loaded (still being written?); load it again"
@@ -185,56 +183,30 @@ def _check_unchanged(csv_file: CsvFile, file: LandedFile) -> None:
 
 
 class _Renderer:
-    """Appends one file's constant and metadata columns to its records, as CSV."""
+    """Appends one file's constant columns and row key to its records, as CSV."""
 
     def __init__(
-        self,
-        file: LandedFile,
-        batch: FileBatch,
-        load_id: str,
-        names: tuple[str, ...],
-        layout: CsvLayout,
-        values: list[str],
+        self, file_id: int, names: tuple[str, ...], layout: CsvLayout, values: list[str]
     ) -> None:
         self.names = names
         self.layout = layout
-        ingested_at = batch.ingested_at.isoformat(timespec="seconds")
-        # Between a record and its line number, and between the line number and the same
-        # number again as the end of `_dlt_id`: row ids are the file's hash prefix and the
-        # line (64 bits of hash keep them unique across files), stable, and need no
-        # Python call per row, unlike dlt's random ids.
-        before = [*values, file.name]
-        self.before_line = pa.scalar("," + ",".join(map(csv_field, before)) + ",", pa.string())
-        self.before_id = pa.scalar(
-            f",{file.sha256},{ingested_at},{load_id},{file.sha256[:16]}.", pa.string()
-        )
-        self.end = pa.scalar("\n", pa.string())
-        self.empty = pa.scalar("", pa.string())
+        # Around the line number, the only per-row value: no Python call per row.
+        self.before_line = pa.scalar("," + "".join(csv_field(v) + "," for v in values))
+        self.after_line = pa.scalar(f",{file_id}\n")
+        self.empty = pa.scalar("")
         self.constants = {
-            **{
-                name: pa.scalar(value, pa.string())
-                for name, value in zip(layout.constant_columns, values, strict=True)
-            },
-            SOURCE_FILE: pa.scalar(file.name, pa.string()),
-            SOURCE_HASH: pa.scalar(file.sha256, pa.string()),
-            INGESTED_AT: pa.scalar(ingested_at, pa.string()),
-            DLT_LOAD_ID: pa.scalar(load_id, pa.string()),
+            name: pa.scalar(value, pa.string())
+            for name, value in zip(layout.constant_columns, values, strict=True)
         }
-        self.id_prefix = pa.scalar(f"{file.sha256[:16]}.", pa.string())
+        self.file_id = pa.scalar(file_id, pa.int64())
 
     def render(self, records: Records) -> pa.Buffer:
         """The records as CSV lines in the part's column order."""
-        numbers = pc.cast(records.lines, pa.string())
         if records.raw is not None:
-            # Strict one-line records: COPY reads them as they came; append the metadata.
+            # Strict one-line records: COPY reads them as they came; append the row key.
+            numbers = pc.cast(records.lines, pa.string())
             lines = pc.binary_join_element_wise(
-                records.raw,
-                self.before_line,
-                numbers,
-                self.before_id,
-                numbers,
-                self.end,
-                self.empty,
+                records.raw, self.before_line, numbers, self.after_line, self.empty
             )
             offsets = lines.buffers()[1]
             first, last = (
@@ -246,8 +218,8 @@ class _Renderer:
         rows = records.num_rows
         extra = {name: pa.repeat(value, rows) for name, value in self.constants.items()}
         extra[SOURCE_LINE] = records.lines
-        extra[DLT_ID] = pc.binary_join_element_wise(self.id_prefix, numbers, self.empty)
-        tail = (*self.layout.constant_columns, *METADATA_COLUMNS)
+        extra[FILE_ID] = pa.repeat(self.file_id, rows)
+        tail = (*self.layout.constant_columns, *FILE_ROW_COLUMNS)
         batch = pa.RecordBatch.from_arrays(
             [*records.columns, *(extra[name] for name in tail)], names=[*self.names, *tail]
         )

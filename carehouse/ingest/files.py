@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,13 +80,21 @@ class FileBatch:
     """The files of one load and what became of them, filled in while they are read.
 
     Rejected records are spooled to a CSV file in `work_dir` rather than held in
-    memory: a broken file may reject millions.
+    memory: a broken file may reject millions. `file_ids` holds each file's key in
+    the ledger (by content hash), allocated before the rows that carry it are read.
     """
 
-    def __init__(self, files: Iterable[LandedFile], work_dir: Path, ingested_at: datetime) -> None:
+    def __init__(
+        self,
+        files: Iterable[LandedFile],
+        work_dir: Path,
+        ingested_at: datetime,
+        file_ids: Mapping[str, int],
+    ) -> None:
         self.files = list(files)
         self.work_dir = work_dir
         self.ingested_at = ingested_at
+        self.file_ids = dict(file_ids)
         self.outcomes = {f.sha256: FileOutcome(f) for f in self.files}
         self.spool_path = work_dir / "rejects.csv"
         self._spool: TextIO = self.spool_path.open("w", encoding="utf-8", newline="")
@@ -95,6 +103,10 @@ class FileBatch:
     def outcome(self, file: LandedFile) -> FileOutcome:
         """The outcome record of one file of the batch."""
         return self.outcomes[file.sha256]
+
+    def file_id(self, file: LandedFile) -> int:
+        """The file's key in the ledger, which its raw rows carry as `_file_id`."""
+        return self.file_ids[file.sha256]
 
     def count(self, file: LandedFile, loaded: int, rejects: list[Reject]) -> None:
         """Account for a run of records of `file`: `loaded` rows and the `rejects`."""

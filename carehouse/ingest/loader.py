@@ -51,6 +51,9 @@ class FileSource:
     # None. Such a rejection is about the name, not the content: a copy of the same bytes
     # under a usable name later replaces it instead of being skipped as already seen.
     name_error: Callable[[str], str | None] | None = None
+    # The raw column holding the ledger's file_id (CSV sources), or None when raw rows
+    # carry their `_dlt_load_id` instead (labs).
+    file_key: str | None = None
 
     def name_ok(self, name: str) -> bool:
         """True unless the source rejects files by this name."""
@@ -157,7 +160,13 @@ def _load(
     work_root.mkdir(parents=True, exist_ok=True)
     # Part files are hard-linked into dlt's package: the work folder must share its disk.
     with tempfile.TemporaryDirectory(dir=work_root) as work_dir:
-        batch = FileBatch(files, Path(work_dir), datetime.now(UTC).replace(microsecond=0))
+        file_ids = ledger.allocate_file_ids(conn, source.dataset, len(files))
+        batch = FileBatch(
+            files,
+            Path(work_dir),
+            datetime.now(UTC).replace(microsecond=0),
+            {file.sha256: file_id for file, file_id in zip(files, file_ids, strict=True)},
+        )
         try:
             extracted = pipeline.extract(source.dlt_source(batch))
             (load_id,) = extracted.loads_ids
@@ -171,6 +180,7 @@ def _load(
                 superseded=superseded,
                 rejects=batch.spooled_rejects(),
                 ingested_at=batch.ingested_at,
+                file_ids=batch.file_ids,
             )
             pipeline.normalize()
             pipeline.load(workers=LOAD_WORKERS, raise_on_failed_jobs=True)
@@ -216,6 +226,7 @@ def _recover(conn: psycopg.Connection, pipeline: dlt.Pipeline, source: FileSourc
             quarantine_table=source.quarantine_table,
             source=source.name,
             load_ids=pending,
+            file_key=source.file_key,
         )
         log.warning(
             "%s: rolled back uncommitted loads %s (%d raw rows)", source.name, pending, deleted

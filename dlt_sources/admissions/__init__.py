@@ -1,7 +1,8 @@
 """Admissions: the hospital's nightly ADT extract, CSV files dropped in a landing folder.
 
 Rows land in `raw_admissions.admissions` exactly as received (every field text)
-with their file, line and the file's SHA-256. There is no incremental cursor:
+with their line and their file's ledger key (`_file_id`); the file's name, SHA-256,
+load id and ingestion time are in the ledger row it references. There is no incremental cursor:
 which files are new is decided by content hash against the file ledger
 (`carehouse.ingest`), which a modification time or a file name cannot fool.
 Reading and rendering are the shared CSV machinery (`carehouse.ingest.csvsource`,
@@ -47,14 +48,13 @@ def admissions(batch: FileBatch) -> DltResource:
 def admission_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """Every loadable record of `batch`, as CSV parts that dlt imports and COPYs unchanged.
 
-    The parts already carry `_dlt_load_id` and `_dlt_id`: imported files skip
-    dlt's normalizer, which would otherwise re-read and re-write every row.
+    Imported files skip dlt's normalizer, which would otherwise re-read and re-write
+    every row; each row's key (`_source_line`, `_file_id`) is rendered into the parts.
     """
-    load_id: str = dlt.current.load_package_state()["load_id"]
     empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
     with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:
         for file in batch.files:
-            for block in csv_blocks(file, batch, load_id, LAYOUT):
+            for block in csv_blocks(file, batch, LAYOUT):
                 for part in parts.write(block):
                     yield file_import(part, LAYOUT.column_hints)
         for part in parts.finish():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dlt.common.schema.typing import TSchemaContractDict
 
-from carehouse.ingest.columns import PRIMARY_KEY as FILE_RECORD_KEY
+from carehouse.ingest.columns import FILE_ROW_KEY
 from carehouse.ingest.csvsource import CsvLayout
 
 SOURCE = "admissions"
@@ -29,7 +29,7 @@ EXPECTED_COLUMNS: tuple[str, ...] = (
 )
 
 LAYOUT = CsvLayout(expected_columns=EXPECTED_COLUMNS)
-PRIMARY_KEY: tuple[str, str] = FILE_RECORD_KEY
+PRIMARY_KEY: tuple[str, str] = FILE_ROW_KEY
 
 # New tables and columns may appear (an extract gaining a column); a column changing
 # type must fail the load instead of creating a variant column.

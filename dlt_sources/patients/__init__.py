@@ -1,8 +1,9 @@
 """Patient master: a nightly CSV snapshot of every active patient, one file per day.
 
 Rows land in `raw_patients.patients` exactly as received (every field text), with
-the snapshot's date taken from the file name (`_snapshot_date`), their file, line
-and the file's SHA-256; dbt builds the SCD2 history from successive snapshots.
+the snapshot's date taken from the file name (`_snapshot_date`), their line and
+their file's ledger key (`_file_id`: name, SHA-256, load id and ingestion time are
+in the ledger); dbt builds the SCD2 history from successive snapshots.
 There is no incremental cursor: which files are new is decided by content hash
 against the file ledger (`carehouse.ingest`), which a modification time or a
 file name cannot fool.
@@ -45,11 +46,10 @@ def patients(batch: FileBatch) -> DltResource:
 )
 def patient_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """Every loadable record of `batch`, as CSV parts that dlt imports and COPYs unchanged."""
-    load_id: str = dlt.current.load_package_state()["load_id"]
     empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
     with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:
         for file in batch.files:
-            for block in snapshot_blocks(file, batch, load_id):
+            for block in snapshot_blocks(file, batch):
                 for part in parts.write(block):
                     yield file_import(part, LAYOUT.column_hints)
         for part in parts.finish():

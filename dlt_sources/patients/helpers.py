@@ -33,10 +33,10 @@ def name_error(file_name: str) -> str | None:
     return None
 
 
-def snapshot_blocks(file: LandedFile, batch: FileBatch, load_id: str) -> Iterator[Block]:
+def snapshot_blocks(file: LandedFile, batch: FileBatch) -> Iterator[Block]:
     """One snapshot's loadable rows with its date; a file without a date is quarantined whole."""
     day = snapshot_date(file.name)
     if day is None:
         reject_file(file, batch, NO_SNAPSHOT_DATE, name_error(file.name) or NO_SNAPSHOT_DATE)
         return
-    yield from csv_blocks(file, batch, load_id, LAYOUT, {SNAPSHOT_DATE: day.isoformat()})
+    yield from csv_blocks(file, batch, LAYOUT, {SNAPSHOT_DATE: day.isoformat()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dlt.common.schema.typing import TColumnSchema, TSchemaContractDict
 
-from carehouse.ingest.columns import PRIMARY_KEY as FILE_RECORD_KEY
+from carehouse.ingest.columns import FILE_ROW_KEY
 from carehouse.ingest.csvsource import CsvLayout
 
 SOURCE = "patients"
@@ -38,7 +38,7 @@ LAYOUT = CsvLayout(
     constant_columns=(SNAPSHOT_DATE,),
     constant_hints={SNAPSHOT_DATE: TColumnSchema(data_type="date", nullable=False)},
 )
-PRIMARY_KEY: tuple[str, str] = FILE_RECORD_KEY
+PRIMARY_KEY: tuple[str, str] = FILE_ROW_KEY
 
 # New columns may appear (a master gaining a field); a column changing type must
 # fail the load instead of creating a variant column.
