@@ -43,8 +43,15 @@ def _peak_rss_kib() -> int:
 def _warm_imports() -> float:
     """Import what the loaders import lazily; a long-running worker pays this once."""
     started = time.perf_counter()
-    # pyarrow loads its pandas shim on first use when pandas is installed (dev envs).
-    for module in ("pandas", "pyarrow.csv", "sqlalchemy"):
+    # pyarrow loads its pandas shim on first use when pandas is installed (dev envs); dlt
+    # imports its requests helper and psycopg2 on its first pipeline run.
+    for module in (
+        "pandas",
+        "pyarrow.csv",
+        "sqlalchemy",
+        "dlt.sources.helpers.requests",
+        "psycopg2",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     return time.perf_counter() - started

@@ -3,7 +3,7 @@
 Two contracts:
 
 - CSV sources (admissions, patients) keep per row only what identifies the row:
-  its physical line and a compact key of its file (`_file_id`). Everything that
+  its physical line and a compact key of its file (`_source_file_id`). Everything that
   is per file (name, content hash, load id, ingestion time) is in the file
   ledger (`carehouse.ingest.ledger`), one join away. Narrow rows are what let
   the load keep pace with a plain COPY.
@@ -20,7 +20,7 @@ SOURCE_HASH = "_source_hash"
 INGESTED_AT = "_ingested_at"
 DLT_LOAD_ID = "_dlt_load_id"
 DLT_ID = "_dlt_id"
-FILE_ID = "_file_id"
+FILE_ID = "_source_file_id"
 
 # In this order, after a source's own columns (labs).
 METADATA_COLUMNS: tuple[str, ...] = (

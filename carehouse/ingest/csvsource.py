@@ -2,7 +2,7 @@
 
 Source-agnostic: a `CsvLayout` names the columns a file must have and any
 per-file constant columns (e.g. a snapshot date taken from the file name)
-that go before the row key (`_source_line`, `_file_id`). Everything else about
+that go before the row key (`_source_line`, `_source_file_id`). Everything else about
 a file (name, hash, load id, ingestion time) is in its ledger row.
 """
 

@@ -105,7 +105,7 @@ class FileBatch:
         return self.outcomes[file.sha256]
 
     def file_id(self, file: LandedFile) -> int:
-        """The file's key in the ledger, which its raw rows carry as `_file_id`."""
+        """The file's key in the ledger, which its raw rows carry as `_source_file_id`."""
         return self.file_ids[file.sha256]
 
     def count(self, file: LandedFile, loaded: int, rejects: list[Reject]) -> None:

@@ -8,7 +8,7 @@ the same transaction as the ledger. Instead the ledger is the commit marker:
 1. prepare: one transaction writes a `pending` ledger row per file (with its
    file id, counts, load id and ingestion time) and the file's rejected records
    to quarantine, tagged with the load id;
-2. dlt loads the raw rows: CSV rows carry their file's `_file_id`, labs rows the
+2. dlt loads the raw rows: CSV rows carry their file's `_source_file_id`, labs rows the
    load's `_dlt_load_id`;
 3. commit: one statement flips the load's ledger rows to `loaded`.
 
@@ -73,7 +73,7 @@ create table if not exists {quarantine} (
 
 _LEDGER_COMMENT = (
     "One row per landed file content. Raw rows count as committed only when their file"
-    " (_file_id = file_id, or _dlt_load_id = load_id for labs) has status 'loaded' here;"
+    " (_source_file_id = file_id, or _dlt_load_id = load_id for labs) has status 'loaded' here;"
     " rows of a 'pending' load are rolled back."
 )
 _QUARANTINE_COMMENT = (

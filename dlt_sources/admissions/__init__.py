@@ -1,7 +1,7 @@
 """Admissions: the hospital's nightly ADT extract, CSV files dropped in a landing folder.
 
 Rows land in `raw_admissions.admissions` exactly as received (every field text)
-with their line and their file's ledger key (`_file_id`); the file's name, SHA-256,
+with their line and their file's ledger key (`_source_file_id`); the file's name, SHA-256,
 load id and ingestion time are in the ledger row it references. There is no incremental cursor:
 which files are new is decided by content hash against the file ledger
 (`carehouse.ingest`), which a modification time or a file name cannot fool.
@@ -49,7 +49,7 @@ def admission_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """Every loadable record of `batch`, as CSV parts that dlt imports and COPYs unchanged.
 
     Imported files skip dlt's normalizer, which would otherwise re-read and re-write
-    every row; each row's key (`_source_line`, `_file_id`) is rendered into the parts.
+    every row; each row's key (`_source_line`, `_source_file_id`) is rendered into the parts.
     """
     empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
     with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:

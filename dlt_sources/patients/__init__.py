@@ -2,7 +2,7 @@
 
 Rows land in `raw_patients.patients` exactly as received (every field text), with
 the snapshot's date taken from the file name (`_snapshot_date`), their line and
-their file's ledger key (`_file_id`: name, SHA-256, load id and ingestion time are
+their file's ledger key (`_source_file_id`: name, SHA-256, load id and ingestion time are
 in the ledger); dbt builds the SCD2 history from successive snapshots.
 There is no incremental cursor: which files are new is decided by content hash
 against the file ledger (`carehouse.ingest`), which a modification time or a
