@@ -1,10 +1,10 @@
 {#-
-    The identity of one raw patient-master record: the trimmed patient_id (or the row's own dlt
-    id when the source left it blank) and the snapshot date it describes. Shared by the staging
-    model and the reconciliation test so both count alike.
+    The identity of one raw patient-master record: the trimmed patient_id (or the row's own key
+    '<file id>:<line>' when the source left it blank) and the snapshot date it describes.
+    Shared by the staging model and the reconciliation test so both count alike.
 -#}
-{%- macro patient_record_key(patient_id_column='patient_id', snapshot_date_column='_snapshot_date', row_id_column='_dlt_id') -%}
-    coalesce({{ clean_text(patient_id_column) }}, 'row:' || {{ row_id_column }})
+{%- macro patient_record_key(patient_id_column='patient_id', snapshot_date_column='_snapshot_date') -%}
+    coalesce({{ clean_text(patient_id_column) }}, 'row:' || {{ raw_row_key() }})
     || '@' || to_char({{ snapshot_date_column }}, 'YYYY-MM-DD')
 {%- endmacro -%}
 

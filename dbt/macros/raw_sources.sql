@@ -27,6 +27,11 @@
 
 {#- The columns and types of the raw tables, as the loaders create them. -#}
 {%- macro raw_table_columns(source_name, table_name) -%}
+    {#- CSV rows (patients, admissions) carry only their line and their file's ledger key. -#}
+    {%- set file_row_key = [
+        ('_source_line', 'bigint'),
+        ('_source_file_id', 'bigint'),
+    ] -%}
     {%- set file_metadata = [
         ('_source_file', 'text'),
         ('_source_line', 'bigint'),
@@ -48,7 +53,7 @@
             ('plan', 'text'),
             ('updated_at', 'text'),
             ('_snapshot_date', 'date'),
-        ] + file_metadata,
+        ] + file_row_key,
         'raw_labs.observations': [
             ('observation_id', 'text'),
             ('status', 'text'),
@@ -92,8 +97,12 @@
         ],
     } -%}
     {%- set ledger = [
+        ('file_id', 'bigint'),
         ('source', 'text'),
+        ('file_name', 'text'),
+        ('content_sha256', 'text'),
         ('load_id', 'text'),
+        ('ingested_at', 'timestamptz'),
         ('status', 'text'),
     ] -%}
     {%- set key = source_name ~ '.' ~ table_name -%}
@@ -114,4 +123,30 @@
     select distinct load_id
     from {{ raw_relation(source_name, '_carehouse_files') }} as ledger
     where ledger.source = '{{ loader_source }}' and ledger.status = 'loaded'
+{%- endmacro -%}
+
+{#-
+    The files of a CSV source (patients, admissions) that the ledger marks 'loaded', with what
+    is known once per file: a raw row's _source_file_id is one of these file_id values, so its
+    file name, content hash, load id and ingestion time are this one join away. Rows of an
+    interrupted load match no committed file (the next load rolls them back).
+    ledger: the source's _carehouse_files relation (source() or raw_relation()).
+-#}
+{%- macro committed_files(ledger, loader_source) -%}
+    select
+        ledger.file_id,
+        ledger.file_name,
+        ledger.content_sha256,
+        ledger.load_id,
+        ledger.ingested_at
+    from {{ ledger }} as ledger
+    where ledger.source = '{{ loader_source }}' and ledger.status = 'loaded'
+{%- endmacro -%}
+
+{#-
+    A CSV raw row's own key, '<_source_file_id>:<_source_line>': its file's ledger id and its
+    line, unique across loads (what identifies a record the source sent without an id).
+-#}
+{%- macro raw_row_key() -%}
+    _source_file_id || ':' || _source_line
 {%- endmacro -%}

@@ -52,9 +52,22 @@ def test_every_distinct_raw_admission_is_staged_or_quarantined(
             row[0]
             for row in conn.execute("select admission_id from staging.stg_admissions__admissions")
         }
+        # A record without an id is named by its file and line (as its lineage reads).
         quarantined: dict[str, str] = dict(
-            conn.execute("select record_key, reason from quarantine.admissions_rejected").fetchall()
+            conn.execute(
+                "select coalesce(admission_id, 'row:' || source_file_name || ':'"
+                " || source_line_number), reason from quarantine.admissions_rejected"
+            ).fetchall()
         )
+        # Its record_key is the raw row's own key: its file's ledger id and its line.
+        keys = conn.execute(
+            "select rejected.record_key, 'row:' || files.file_id || ':11'"
+            " from quarantine.admissions_rejected as rejected"
+            " join raw_admissions._carehouse_files as files"
+            " on files.file_name = rejected.source_file_name"
+            " and files.content_sha256 = rejected.source_file_hash"
+            " where rejected.admission_id is null"
+        ).fetchall()
         a1 = conn.execute(
             "select discharge_date::text, total_charges::text, insurer_id, department"
             " from staging.stg_admissions__admissions where admission_id = 'A1'"
@@ -64,6 +77,7 @@ def test_every_distinct_raw_admission_is_staged_or_quarantined(
         ).fetchone()
     assert staged == EXPECTED_STAGED
     assert quarantined == EXPECTED_QUARANTINE
+    assert len(keys) == 1 and keys[0][0] == keys[0][1]
     # The re-sent, corrected A1 wins over the earlier version.
     assert a1 == ("2026-01-06", "1200.50", "INS1", "CARDIOLOGY")
     # A2 (null), A3 (blank) and D1 (null) had no insurer.
@@ -127,7 +141,7 @@ def test_naive_times_are_read_in_the_hospital_timezone(
 def test_failing_dbt_test_raises_naming_the_failed_node(
     warehouse: Settings, build: DbtResult
 ) -> None:
-    # Two raw rows with one dlt row id break the source's uniqueness test.
+    # Two raw rows for one file and line break the source's uniqueness test.
     duplicate = RawAdmission("Z1", "P9", "2026-02-01T10:00:00", None, "ICU", "emergency", None,
                              None, None, None, source_file="admissions_2026-03-20.csv",
                              source_line=1)  # fmt: skip
@@ -138,7 +152,7 @@ def test_failing_dbt_test_raises_naming_the_failed_node(
     finally:
         with psycopg.connect(warehouse.dsn("loader")) as conn:
             conn.execute("delete from raw_admissions.admissions where admission_id = 'Z1'")
-    assert "source_unique_raw_admissions_admissions__dlt_id" in str(raised.value)
+    assert "raw_admissions_one_row_per_file_line" in str(raised.value)
     assert [node.status for node in raised.value.result.failed_nodes] == ["fail"]
 
 

@@ -18,11 +18,11 @@ def test_rows_of_a_pending_load_are_invisible_to_staging(settings: Settings) -> 
         with psycopg.connect(warehouse.dsn("loader")) as conn:
             conn.execute(
                 "update raw_admissions._carehouse_files set status = 'pending'"
-                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+                " where load_id = (select max(load_id) from raw_admissions._carehouse_files)"
             )
             pending = conn.execute(
-                "select count(*) from raw_admissions.admissions where _dlt_load_id ="
-                " (select max(_dlt_load_id) from raw_admissions.admissions)"
+                "select count(*) from raw_admissions.admissions where _source_file_id in"
+                " (select file_id from raw_admissions._carehouse_files where status = 'pending')"
             ).fetchone()
         assert pending is not None and pending[0] > 0
 
@@ -33,10 +33,10 @@ def test_rows_of_a_pending_load_are_invisible_to_staging(settings: Settings) -> 
         with psycopg.connect(warehouse.dsn("transformer")) as conn:
             visible = conn.execute(
                 "select count(*) from staging.stg_admissions__admissions"
-                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+                " where load_id = (select max(load_id) from raw_admissions._carehouse_files)"
             ).fetchone()
             rejected = conn.execute(
                 "select count(*) from quarantine.admissions_rejected"
-                " where load_id = (select max(_dlt_load_id) from raw_admissions.admissions)"
+                " where load_id = (select max(load_id) from raw_admissions._carehouse_files)"
             ).fetchone()
         assert visible == (0,) and rejected == (0,)

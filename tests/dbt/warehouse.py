@@ -6,6 +6,7 @@ the session's Postgres: bootstrapped like the real one, and dropped afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,11 @@ from dlt_sources.admissions.settings import DATASET, QUARANTINE_TABLE, SOURCE
 
 
 class RawAdmission(NamedTuple):
-    """One CSV record as dlt lands it: every business column text, plus load metadata."""
+    """One CSV record as dlt lands it: every business column text, plus where it came from.
+
+    `source_file` and `ingested_at` are per file: they go to the file's ledger row, and the
+    raw row carries that row's file_id (`_source_file_id`) and its line.
+    """
 
     admission_id: str | None
     patient_id: str | None
@@ -53,12 +58,8 @@ RAW_TABLE_DDL = sql.SQL(
         primary_diagnosis_code text,
         total_charges text,
         insurer_id text,
-        _source_file text,
-        _source_line bigint,
-        _source_hash text,
-        _ingested_at timestamptz,
-        _dlt_load_id text,
-        _dlt_id text
+        _source_line bigint not null,
+        _source_file_id bigint not null
     )
     """
 )
@@ -66,8 +67,7 @@ RAW_TABLE_DDL = sql.SQL(
 RAW_COLUMNS = (
     "admission_id", "patient_id", "admitted_at", "discharged_at", "department",
     "admission_type", "discharge_disposition", "primary_diagnosis_code", "total_charges",
-    "insurer_id", "_source_file", "_source_line", "_source_hash", "_ingested_at",
-    "_dlt_load_id", "_dlt_id",
+    "insurer_id", "_source_line", "_source_file_id",
 )  # fmt: skip
 
 
@@ -144,6 +144,8 @@ EXPECTED_QUARANTINE = {
     "E1": "INVALID_DATE",
     "E2": "INVALID_LOS",
     "E3": "UNKNOWN_DEPARTMENT",
+    # No admission id: the record is its own, named by file and line (its record_key is
+    # 'row:<_source_file_id>:<line>').
     "row:admissions_2026-03-20.csv:11": "MISSING_ADMISSION_ID",
     "E5": "INVALID_AMOUNT",
     "E6": "INVALID_DATE",
@@ -168,35 +170,44 @@ def isolated_warehouse(settings: Settings, purpose: str) -> Iterator[Settings]:
 
 
 def load_raw_admissions(settings: Settings, records: Sequence[RawAdmission]) -> None:
-    """Create raw_admissions.admissions as the loader (as dlt would) and append records."""
+    """Create raw_admissions.admissions as the loader (as dlt would) and append records.
+
+    Each distinct (file, ingestion time) becomes one committed file in the ledger, whose
+    file_id the records carry, as the loader records them: staging reads only these.
+    """
     insert = sql.SQL("insert into raw_admissions.admissions ({}) values ({})").format(
         sql.SQL(", ").join(sql.Identifier(column) for column in RAW_COLUMNS),
         sql.SQL(", ").join(sql.Placeholder() for _ in RAW_COLUMNS),
     )
-    rows = [
-        (
-            *record[:10],
-            record.source_file,
-            record.source_line,
-            secrets.token_hex(16),
-            record.ingested_at,
-            f"load-{record.ingested_at:%Y%m%d}",
-            f"{record.source_file}:{record.source_line}",
-        )
-        for record in records
-    ]
+    files = sorted({(record.source_file, record.ingested_at) for record in records})
     with psycopg.connect(settings.dsn("loader")) as conn:
         conn.execute(RAW_TABLE_DDL)
         ensure_tables(conn, DATASET, QUARANTINE_TABLE)
-        with conn.cursor() as cursor:
-            cursor.executemany(insert, rows)
-            # Committed loads, as the loader records them: staging reads only these.
-            cursor.executemany(
+        file_ids: dict[tuple[str, datetime], int] = {}
+        for name, ingested_at in files:
+            content = hashlib.sha256(f"{name}@{ingested_at.isoformat()}".encode()).hexdigest()
+            row = conn.execute(
                 "insert into raw_admissions._carehouse_files (source, file_name, content_sha256,"
                 " size_bytes, rows_received, rows_loaded, rows_quarantined, blank_lines,"
-                " new_columns, load_id, status) values (%s, %s, %s, 0, 0, 0, 0, 0, '{}', %s,"
-                " 'loaded') on conflict do nothing",
-                sorted({(SOURCE, row[10], row[14], row[14]) for row in rows}),
+                " new_columns, load_id, ingested_at, status)"
+                " values (%s, %s, %s, 0, 0, 0, 0, 0, '{}', %s, %s, 'loaded')"
+                " on conflict (source, content_sha256) do update set status = excluded.status"
+                " returning file_id",
+                (SOURCE, name, content, f"load-{ingested_at:%Y%m%d}", ingested_at),
+            ).fetchone()
+            assert row is not None
+            file_ids[name, ingested_at] = row[0]
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                insert,
+                [
+                    (
+                        *record[:10],
+                        record.source_line,
+                        file_ids[record.source_file, record.ingested_at],
+                    )
+                    for record in records
+                ],
             )
 
 

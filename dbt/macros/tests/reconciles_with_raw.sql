@@ -11,6 +11,8 @@
     quarantine: the name of the source's quarantine model.
     ledger_source: the source's name in its file ledger (raw_source._carehouse_files): only
         raw rows of loads marked 'loaded' count. None for a source without a ledger (vitals).
+    file_key: the raw column holding the ledger's file_id (CSV sources: _source_file_id);
+        without it raw rows are matched to the ledger by their _dlt_load_id (labs).
 -#}
 {% test reconciles_with_raw(
     model,
@@ -19,14 +21,15 @@
     record_key,
     quarantine,
     ledger_source=none,
-    raw_may_be_missing=true
+    raw_may_be_missing=true,
+    file_key=none
 ) %}
     {%- set raw = reconciled_raw_table(raw_source, raw_table, raw_may_be_missing) -%}
     with
 
     {% if ledger_source is not none -%}
-    committed_loads as (
-        select distinct ledger.load_id
+    committed as (
+        select distinct ledger.{{ 'file_id' if file_key else 'load_id' }} as ledger_key
         from {{ reconciled_raw_table(raw_source, '_carehouse_files', raw_may_be_missing) }}
             as ledger
         where ledger.source = '{{ ledger_source }}' and ledger.status = 'loaded'
@@ -37,7 +40,9 @@
         select count(distinct {{ record_key }}) as record_count
         from {{ raw }} as {{ raw_table }}
         {%- if ledger_source is not none %}
-        where {{ raw_table }}._dlt_load_id in (select committed_loads.load_id from committed_loads)
+        where {{ raw_table }}.{{ file_key or '_dlt_load_id' }} in (
+            select committed.ledger_key from committed
+        )
         {%- endif %}
     ),
 

@@ -10,33 +10,33 @@
 
 with
 
-committed_loads as (
-    select distinct load_id
-    from {{ source('raw_admissions', '_carehouse_files') }}
-    where source = 'admissions' and status = 'loaded'
+committed_files as (
+    {{ committed_files(source('raw_admissions', '_carehouse_files'), 'admissions') }}
 ),
 
 source as (
     select
-        admission_id,
-        patient_id,
-        admitted_at,
-        discharged_at,
-        department,
-        admission_type,
-        discharge_disposition,
-        primary_diagnosis_code,
-        total_charges,
-        insurer_id,
-        _source_file,
-        _source_line,
-        _source_hash,
-        _ingested_at,
-        _dlt_load_id,
-        _dlt_id
-    from {{ source('raw_admissions', 'admissions') }}
-    -- Rows of an interrupted load stay invisible until the loader has rolled them back.
-    where _dlt_load_id in (select committed_loads.load_id from committed_loads)
+        admissions.admission_id,
+        admissions.patient_id,
+        admissions.admitted_at,
+        admissions.discharged_at,
+        admissions.department,
+        admissions.admission_type,
+        admissions.discharge_disposition,
+        admissions.primary_diagnosis_code,
+        admissions.total_charges,
+        admissions.insurer_id,
+        admissions._source_line,
+        admissions._source_file_id,
+        -- Per file, in the ledger: the file, its hash, its load and when it was ingested.
+        committed_files.file_name as source_file_name,
+        committed_files.content_sha256 as source_file_hash,
+        committed_files.ingested_at,
+        committed_files.load_id
+    from {{ source('raw_admissions', 'admissions') }} as admissions
+    -- Rows of an interrupted load match no committed file: invisible until rolled back.
+    inner join committed_files
+        on admissions._source_file_id = committed_files.file_id
 ),
 
 departments as (
@@ -63,8 +63,8 @@ ranked as (
         row_number() over (
             partition by {{ admission_record_key() }}
             order by
-                _ingested_at desc nulls last,
-                _source_file desc nulls last,
+                ingested_at desc nulls last,
+                source_file_name desc nulls last,
                 _source_line desc nulls last
         ) as version_rank
     from source
@@ -86,11 +86,11 @@ latest as (
         {{ clean_text('total_charges') }} as total_charges_text,
         coalesce(upper({{ clean_text('insurer_id') }}), 'SELF_PAY') as insurer_id,
         {{ clean_text('insurer_id') }} is null as is_insurer_missing,
-        _source_file as source_file_name,
+        source_file_name,
         _source_line as source_line_number,
-        _source_hash as source_file_hash,
-        _ingested_at as ingested_at,
-        _dlt_load_id as load_id,
+        source_file_hash,
+        ingested_at,
+        load_id,
         jsonb_build_object(
             'admission_id', admission_id,
             'patient_id', patient_id,

@@ -10,8 +10,8 @@
 
 with
 
-committed_loads as (
-    {{ committed_load_ids('raw_patients', 'patients') }}
+committed_files as (
+    {{ committed_files(raw_relation('raw_patients', '_carehouse_files'), 'patients') }}
 ),
 
 source as (
@@ -27,14 +27,16 @@ source as (
         patients.plan,
         patients.updated_at,
         patients._snapshot_date,
-        patients._source_file,
         patients._source_line,
-        patients._ingested_at,
-        patients._dlt_load_id,
-        patients._dlt_id
+        patients._source_file_id,
+        -- Per file, in the ledger: the file, its load and when it was ingested.
+        committed_files.file_name as source_file_name,
+        committed_files.ingested_at,
+        committed_files.load_id
     from {{ raw_relation('raw_patients', 'patients') }} as patients
-    -- Rows of an interrupted load stay invisible until the loader has rolled them back.
-    where patients._dlt_load_id in (select committed_loads.load_id from committed_loads)
+    -- Rows of an interrupted load match no committed file: invisible until rolled back.
+    inner join committed_files
+        on patients._source_file_id = committed_files.file_id
 ),
 
 ranked as (
@@ -46,8 +48,8 @@ ranked as (
         row_number() over (
             partition by {{ patient_record_key() }}
             order by
-                _ingested_at desc nulls last,
-                _source_file desc nulls last,
+                ingested_at desc nulls last,
+                source_file_name desc nulls last,
                 _source_line desc nulls last
         ) as version_rank
     from source
@@ -68,10 +70,10 @@ latest as (
         coalesce(upper({{ clean_text('insurer_id') }}), 'SELF_PAY') as insurer_id,
         upper({{ clean_text('plan') }}) as plan,
         {{ clean_text('updated_at') }} as updated_at_text,
-        _source_file as source_file_name,
+        source_file_name,
         _source_line as source_line_number,
-        _ingested_at as ingested_at,
-        _dlt_load_id as load_id,
+        ingested_at,
+        load_id,
         jsonb_build_object(
             'patient_id', patient_id,
             'given_name', given_name,
