@@ -170,9 +170,22 @@ def corpus(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Corp
     return Corpus(loader_settings, landing / "admissions", tag, expected, summary)
 
 
+# The lineage of a raw row: its file's name, content hash, load id and ingestion time are in
+# the file ledger, one join away.
+RAW_WITH_FILE = sql.SQL(
+    "raw_admissions.admissions as raw join raw_admissions._carehouse_files as files"
+    " on files.file_id = raw._source_file_id"
+)
+
+
+def with_file(query: str) -> sql.Composed:
+    """`query` with {} as the raw table joined to its files."""
+    return sql.SQL(query).format(RAW_WITH_FILE)
+
+
 def counts(conn: psycopg.Connection, load_id: str | None) -> tuple[int, dict[str, int], int]:
     raw = conn.execute(
-        "select count(*) from raw_admissions.admissions where _dlt_load_id = %s", (load_id,)
+        with_file("select count(*) from {} where files.load_id = %s"), (load_id,)
     ).fetchone()
     reasons: dict[str, int] = dict(
         conn.execute(
@@ -226,9 +239,11 @@ def test_rows_land_as_received_at_their_physical_line(
 ) -> None:
     for name, outcome in corpus.expected.items():
         rows = admin_conn.execute(
-            "select _source_line, admission_id, _source_hash, _dlt_id"
-            " from raw_admissions.admissions where _source_file = %s and _dlt_load_id = %s"
-            " order by _source_line",
+            with_file(
+                "select raw._source_line, raw.admission_id, files.content_sha256,"
+                " files.ingested_at from {} where files.file_name = %s and files.load_id = %s"
+                " order by raw._source_line"
+            ),
             (name, corpus.summary.load_id),
         ).fetchall()
         assert [(line, admission) for line, admission, _, _ in rows] == [
@@ -236,10 +251,28 @@ def test_rows_land_as_received_at_their_physical_line(
         ], name
         digest = sha256(corpus.folder / name)
         assert all(h == digest for _, _, h, _ in rows)
-        assert all(dlt_id == f"{digest[:16]}.{line}" for line, _, _, dlt_id in rows)
+        assert all(at is not None for _, _, _, at in rows)
+    # A raw row is its file's key and its line, nothing else per file; the key is unique.
+    columns = admin_conn.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'raw_admissions' and table_name = 'admissions'"
+        " order by ordinal_position"
+    ).fetchall()
+    assert [name for (name,) in columns if name.startswith("_")] == [
+        "_source_line",
+        "_source_file_id",
+    ]
+    duplicates = admin_conn.execute(
+        "select count(*) from (select 1 from raw_admissions.admissions"
+        " group by _source_file_id, _source_line having count(*) > 1) as repeated"
+    ).fetchone()
+    assert duplicates == (0,)
     values = admin_conn.execute(
-        "select admission_id, department, insurer_id from raw_admissions.admissions"
-        " where _source_file = '01_bom_crlf.csv' and _dlt_load_id = %s order by _source_line",
+        with_file(
+            "select raw.admission_id, raw.department, raw.insurer_id from {}"
+            " where files.file_name = '01_bom_crlf.csv' and files.load_id = %s"
+            " order by raw._source_line"
+        ),
         (corpus.summary.load_id,),
     ).fetchall()
     # No trimming, no case folding; the quoted CRLF stays; an empty field is NULL.
@@ -249,8 +282,10 @@ def test_rows_land_as_received_at_their_physical_line(
         (f"{corpus.tag}-3", "CARDIOLOGY", None),
     ]
     reordered = admin_conn.execute(
-        "select insurer_id, admission_id from raw_admissions.admissions"
-        " where _source_file = '11_reordered.csv' and _dlt_load_id = %s",
+        with_file(
+            "select raw.insurer_id, raw.admission_id from {}"
+            " where files.file_name = '11_reordered.csv' and files.load_id = %s"
+        ),
         (corpus.summary.load_id,),
     ).fetchall()
     assert reordered == [("INS007", f"{corpus.tag}-20")]
@@ -285,8 +320,11 @@ def test_new_columns_are_kept_and_missing_ones_reject_the_file(
     summary = corpus.summary
     assert summary.new_columns == ["ward_name"]
     wards = admin_conn.execute(
-        "select admission_id, ward_name from raw_admissions.admissions"
-        " where _dlt_load_id = %s and _source_file = '09_new_column.csv' order by _source_line",
+        with_file(
+            "select raw.admission_id, raw.ward_name from {}"
+            " where files.load_id = %s and files.file_name = '09_new_column.csv'"
+            " order by raw._source_line"
+        ),
         (summary.load_id,),
     ).fetchall()
     assert wards == [(f"{corpus.tag}-16", "W1"), (f"{corpus.tag}-17", None)]
@@ -343,7 +381,7 @@ def test_a_resent_copy_under_another_name_is_skipped(
     assert skipped.note == "same content as 01_bom_crlf.csv"
     assert (summary.received, summary.loaded) == (1, 1)
     copies = admin_conn.execute(
-        "select count(*) from raw_admissions.admissions where _source_file = 'resent (1).csv'"
+        with_file("select count(*) from {} where files.file_name = 'resent (1).csv'")
     ).fetchone()
     assert copies == (0,)
 
@@ -406,11 +444,20 @@ def test_an_interrupted_load_is_rolled_back_and_redone(
         {"wrong_field_count": 2},
     )
     raw = admin_conn.execute(
-        "select count(*), count(distinct (_source_hash, _source_line)),"
-        " count(distinct _dlt_load_id) from raw_admissions.admissions where _source_hash = any(%s)",
+        with_file(
+            "select count(*), count(distinct (files.content_sha256, raw._source_line)),"
+            " count(distinct files.load_id) from {} where files.content_sha256 = any(%s)"
+        ),
         (hashes,),
     ).fetchone()
     assert raw == (100, 100, 1)
+    # The rolled-back load left no row behind: every raw row belongs to a ledger file.
+    orphans = admin_conn.execute(
+        "select count(*) from raw_admissions.admissions as raw where not exists ("
+        " select from raw_admissions._carehouse_files as files"
+        " where files.file_id = raw._source_file_id)"
+    ).fetchone()
+    assert orphans == (0,)
     rejects = admin_conn.execute(
         "select count(*) from quarantine.admissions_file_rejects where source_hash = any(%s)",
         (hashes,),
@@ -465,8 +512,11 @@ def test_a_large_file_reads_back_exactly_as_pythons_csv_module_reads_it(
         for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
     ][1:]
     query = sql.SQL(
-        "select {} from raw_admissions.admissions where _source_hash = %s order by _source_line"
-    ).format(sql.SQL(", ").join(map(sql.Identifier, EXPECTED_COLUMNS)))
+        "select {columns} from {raw} where files.content_sha256 = %s order by raw._source_line"
+    ).format(
+        columns=sql.SQL(", ").join(sql.Identifier("raw", column) for column in EXPECTED_COLUMNS),
+        raw=RAW_WITH_FILE,
+    )
     loaded = admin_conn.execute(query, (sha256(path),)).fetchall()
     assert loaded == expected
 

@@ -48,6 +48,17 @@ CASES: dict[str, tuple[bytes, Rows, Rejects]] = {
         [(3, ("1", "2", "3"))],
         [(2, "wrong_field_count"), (4, "wrong_field_count")],
     ),
+    # One field short and one too many: the commas add up, the lines are still wrong.
+    "field counts that add up": (
+        HEADER + b"\n1,2\n1,2,3,4\n5,6,7\n",
+        [(4, ("5", "6", "7"))],
+        [(2, "wrong_field_count"), (3, "wrong_field_count")],
+    ),
+    "extra field on a last line without newline": (
+        HEADER + b"\r\n1,2,3\r\n4,5,6,7",
+        [(2, ("1", "2", "3"))],
+        [(3, "wrong_field_count")],
+    ),
     "invalid utf-8": (
         HEADER + b"\n1,\xff\xfe,3\n4,5,6\n",
         [(3, ("4", "5", "6"))],

@@ -142,6 +142,14 @@ def conn(warehouse: Settings) -> Iterator[psycopg.Connection]:
         yield connection
 
 
+# The lineage of a raw row: its file's name, content hash and load are in the file ledger,
+# one join away.
+RAW_WITH_FILE = (
+    "from raw_patients.patients as raw join raw_patients._carehouse_files as files"
+    " on files.file_id = raw._source_file_id"
+)
+
+
 def counts(conn: psycopg.Connection) -> tuple[object, ...]:
     row = conn.execute(
         "select (select count(*) from raw_patients.patients),"
@@ -168,23 +176,32 @@ def test_rows_land_as_received_with_their_snapshot_date(
 ) -> None:
     for name, expect in corpus.expected.items():
         rows = conn.execute(
-            "select _source_line, patient_id, _snapshot_date, _source_hash, _dlt_id"
-            " from raw_patients.patients where _source_file = %s order by _source_line",
+            "select raw._source_line, raw.patient_id, raw._snapshot_date, files.content_sha256"
+            + RAW_WITH_FILE
+            + " where files.file_name = %s order by raw._source_line",
             (name,),
         ).fetchall()
-        assert [(n, patient) for n, patient, _, _, _ in rows] == [
+        assert [(n, patient) for n, patient, _, _ in rows] == [
             (n, f"P{patient:07d}") for n, patient in expect.loaded.items()
         ], name
         digest = hashlib.sha256((corpus.folder / name).read_bytes()).hexdigest()
-        for n, _, day, source_hash, dlt_id in rows:
-            assert (day.isoformat(), source_hash, dlt_id) == (
-                expect.day,
-                digest,
-                f"{digest[:16]}.{n}",
-            )
+        for _, _, day, source_hash in rows:
+            assert (day.isoformat(), source_hash) == (expect.day, digest)
+    # Per row, only the snapshot date, the line and the file's key: the rest is per file.
+    columns = conn.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'raw_patients' and table_name = 'patients'"
+        " order by ordinal_position"
+    ).fetchall()
+    assert [name for (name,) in columns if name.startswith("_")] == [
+        "_snapshot_date",
+        "_source_line",
+        "_source_file_id",
+    ]
     values = conn.execute(
-        "select given_name, address_line, insurer_id, plan from raw_patients.patients"
-        " where _source_file = 'patients_2025-03-01.csv' order by _source_line"
+        "select raw.given_name, raw.address_line, raw.insurer_id, raw.plan"
+        + RAW_WITH_FILE
+        + " where files.file_name = 'patients_2025-03-01.csv' order by raw._source_line"
     ).fetchall()
     assert values == [
         (" Anna ", "12 Station Road", "INS001", "BASIC"),
@@ -192,7 +209,7 @@ def test_rows_land_as_received_with_their_snapshot_date(
         ("Anna", "12 Station Road", None, None),
     ]
     reordered = conn.execute(
-        "select plan from raw_patients.patients where _source_file = 'patients_2025-03-07.csv'"
+        "select raw.plan" + RAW_WITH_FILE + " where files.file_name = 'patients_2025-03-07.csv'"
     ).fetchone()
     assert reordered == ("PREMIUM",)
 
@@ -261,7 +278,9 @@ def test_a_resent_copy_is_skipped_and_a_renamed_undated_file_loads(
     assert (summary.received, summary.loaded, summary.quarantined) == (2, 2, {})
     digest = hashlib.sha256((folder / "patients_2025-03-08.csv").read_bytes()).hexdigest()
     dated = conn.execute(
-        "select count(*), min(_snapshot_date) from raw_patients.patients where _source_hash = %s",
+        "select count(*), min(raw._snapshot_date)"
+        + RAW_WITH_FILE
+        + " where files.content_sha256 = %s",
         (digest,),
     ).fetchone()
     assert dated == (2, date(2025, 3, 8))
