@@ -145,7 +145,7 @@ def conn(warehouse: Settings) -> Iterator[psycopg.Connection]:
 # The lineage of a raw row: its file's name, content hash and load are in the file ledger,
 # one join away.
 RAW_WITH_FILE = (
-    "from raw_patients.patients as raw join raw_patients._carehouse_files as files"
+    " from raw_patients.patients as raw join raw_patients._carehouse_files as files"
     " on files.file_id = raw._source_file_id"
 )
 
