@@ -41,6 +41,7 @@ import csv
 import hashlib
 import struct
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -114,6 +115,10 @@ class CsvFile:
         self.block_bytes = block_bytes
         self.blank_lines = 0
         self._file: BinaryIO = path.open("rb")
+        # Reading and hashing the next block overlap with parsing this one (both release
+        # the GIL); one block ahead at most, and hashed in order.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-read")
+        self._ahead: Future[bytes] | None = None
         self._digest = hashlib.sha256()
         self._pending = b""
         self._next_line = 1
@@ -133,16 +138,28 @@ class CsvFile:
 
     def close(self) -> None:
         """Release the file."""
+        self._reader.shutdown(wait=True)  # a read still in flight ends before the file closes
         self._file.close()
 
     def _read(self) -> bytes:
-        block = b"" if self._eof else self._file.read(self.block_bytes)
+        if self._eof:
+            return b""
+        ahead, self._ahead = self._ahead, None
+        block = ahead.result() if ahead is not None else self._read_block()
         self._eof = not block
+        if not self._eof:
+            self._ahead = self._reader.submit(self._read_block)
+        return block
+
+    def _read_block(self) -> bytes:
+        block = self._file.read(self.block_bytes)
         self._digest.update(block)
         return block
 
     def sha256(self) -> str:
         """Hex SHA-256 of the bytes read so far: of the whole file once `records()` is done."""
+        if self._ahead is not None:
+            self._ahead.result()  # the block read ahead is hashed already, or being hashed
         return self._digest.hexdigest()
 
     def _read_header(self) -> Header | None:
