@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class FileBatch:
         self.spool_path = work_dir / "rejects.csv"
         self._spool: TextIO = self.spool_path.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._spool)
+        self._lock = threading.Lock()  # files may be read in parallel (carehouse.ingest.ahead)
 
     def outcome(self, file: LandedFile) -> FileOutcome:
         """The outcome record of one file of the batch."""
@@ -111,18 +113,21 @@ class FileBatch:
     def count(self, file: LandedFile, loaded: int, rejects: list[Reject]) -> None:
         """Account for a run of records of `file`: `loaded` rows and the `rejects`."""
         outcome = self.outcomes[file.sha256]
-        outcome.loaded += loaded
-        outcome.received += loaded + len(rejects)
-        for reject in rejects:
-            outcome.quarantined[reject.reason] += 1
-            self._writer.writerow((file.name, reject.line, file.sha256, reject.reason, reject.raw))
+        with self._lock:
+            outcome.loaded += loaded
+            outcome.received += loaded + len(rejects)
+            for reject in rejects:
+                outcome.quarantined[reject.reason] += 1
+                self._writer.writerow(
+                    (file.name, reject.line, file.sha256, reject.reason, reject.raw)
+                )
 
     def close_spool(self) -> None:
         """Flush the rejects; call once all files are read (again: no effect)."""
         self._spool.close()
 
     def spooled_rejects(self) -> Iterator[tuple[str, int, str, str, str]]:
-        """The rejected records, in the order they were found."""
+        """The rejected records, in the order they were found (per file)."""
         with self.spool_path.open(encoding="utf-8", newline="") as stream:
             for name, line, sha256, reason, raw in csv.reader(stream):
                 yield name, int(line), sha256, reason, raw

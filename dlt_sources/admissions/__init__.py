@@ -18,6 +18,7 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
+from carehouse.ingest.ahead import read_ahead
 from carehouse.ingest.csvsource import csv_blocks
 from carehouse.ingest.files import FileBatch
 from carehouse.ingest.parts import PartWriter, file_import
@@ -53,10 +54,10 @@ def admission_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """
     empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
     with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:
-        for file in batch.files:
-            for block in csv_blocks(file, batch, LAYOUT):
-                for part in parts.write(block):
-                    yield file_import(part, LAYOUT.column_hints)
+        # Files are read ahead in parallel; their blocks still come in file order.
+        for block in read_ahead(batch.files, lambda file: csv_blocks(file, batch, LAYOUT)):
+            for part in parts.write(block):
+                yield file_import(part, LAYOUT.column_hints)
         for part in parts.finish():
             yield file_import(part, LAYOUT.column_hints)
     batch.close_spool()

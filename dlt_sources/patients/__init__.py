@@ -17,6 +17,7 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
+from carehouse.ingest.ahead import read_ahead
 from carehouse.ingest.files import FileBatch
 from carehouse.ingest.parts import PartWriter, file_import
 from dlt_sources.patients.helpers import snapshot_blocks
@@ -48,10 +49,10 @@ def patient_rows(batch: FileBatch) -> Iterator[DataItemWithMeta]:
     """Every loadable record of `batch`, as CSV parts that dlt imports and COPYs unchanged."""
     empty = LAYOUT.part_columns(EXPECTED_COLUMNS)
     with PartWriter(batch.work_dir, empty, PART_ROWS) as parts:
-        for file in batch.files:
-            for block in snapshot_blocks(file, batch):
-                for part in parts.write(block):
-                    yield file_import(part, LAYOUT.column_hints)
+        # Files are read ahead in parallel; their blocks still come in file order.
+        for block in read_ahead(batch.files, lambda file: snapshot_blocks(file, batch)):
+            for part in parts.write(block):
+                yield file_import(part, LAYOUT.column_hints)
         for part in parts.finish():
             yield file_import(part, LAYOUT.column_hints)
     batch.close_spool()
