@@ -21,6 +21,8 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
 
 from carehouse.ingest.columns import (
+    DLT_ID,
+    DLT_LOAD_ID,
     FILE_ID,
     FILE_ROW_COLUMNS,
     FILE_ROW_HINTS,
@@ -52,8 +54,8 @@ class CsvLayout:
 
     @property
     def reserved(self) -> tuple[str, ...]:
-        """Names a header may not use."""
-        return (*self.constant_columns, *FILE_ROW_COLUMNS)
+        """Names a header may not use (dlt's own columns included, though raw has none)."""
+        return (*self.constant_columns, *FILE_ROW_COLUMNS, DLT_LOAD_ID, DLT_ID)
 
     def column_hints(self, columns: tuple[str, ...]) -> dict[str, TColumnSchema]:
         """The dlt hints of a part with these columns: source columns text, the rest typed."""
