@@ -31,7 +31,7 @@ class LandedFile:
 
     @property
     def name(self) -> str:
-        """The file name, as recorded in raw (`_source_file`)."""
+        """The file name, as recorded in the ledger (and in labs raw rows, `_source_file`)."""
         return self.path.name
 
 

@@ -1,8 +1,8 @@
 """CSV part files handed to dlt as file imports: written in the background, COPYed unchanged.
 
-A source renders its rows as CSV blocks (metadata columns included, `_dlt_id` and
-`_dlt_load_id` already filled in), so dlt skips its normalizer, which would
-otherwise re-read and re-write every row.
+A source renders its rows as CSV blocks with their metadata columns already
+filled in (the CSV sources' row key; the labs' `_dlt_id` and `_dlt_load_id`),
+so dlt skips its normalizer, which would otherwise re-read and re-write every row.
 """
 
 from __future__ import annotations
