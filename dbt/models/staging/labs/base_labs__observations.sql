@@ -9,8 +9,8 @@
     plus the version already kept for each observation they touch, ranked together. The kept
     version is the latest of every version seen before, so the latest of it and the new ones
     is the latest of all: the row a full refresh keeps. Typing and checks depend on nothing
-    but the row and the loinc_tests seed, so a kept row needs no second look; changing the
-    seed's units needs a --full-refresh.
+    but the row, the loinc_tests seed and hospital_timezone, so a kept row needs no second
+    look; changing the seed's units or the hospital timezone needs a --full-refresh.
 
     The post-hook analyzes the table when this run built it in full, so the readers'
     watermark filter is planned as an index scan (macros/incremental.sql).
