@@ -73,6 +73,8 @@ def test_with_the_patient_master_loaded_the_silver_gate_passes(
     assert result.warned_checks == ()
     stems = {Path(contract).stem for contract in result.contracts}
     assert stems == {
+        "base_labs__observations",
+        "base_vitals__vitals",
         "int_admissions_episodes_merged",
         "int_admissions_insurers_attributed",
         "int_admissions_readmissions_flagged",

@@ -1,11 +1,12 @@
 {#-
-    Lab results fact, incremental. Each run takes the results ingested since the newest
-    ingested_at already here, less incremental_lookback_hours (a load that started earlier but
-    committed later is not missed), and replaces rows by observation_id (delete+insert), so a
-    re-issued result (amended, corrected) replaces its earlier version. The post-hook removes
-    results whose latest version is now quarantined (e.g. an amendment in the wrong unit), as
-    a full rebuild would not have them. Changing loinc_tests reference ranges needs a
-    --full-refresh of this model.
+    Lab results fact, incremental. Each run takes the results that staging's incremental
+    table (base_labs__observations) changed since the newest ingested_at already here, less
+    incremental_lookback_hours (a load that started earlier but committed later is not
+    missed), flags them (the flagging model is a view, so only those results are flagged)
+    and replaces rows by observation_id (delete+insert), so a re-issued result (amended,
+    corrected) replaces its earlier version. The pre-hook first removes results whose latest
+    version is now quarantined (e.g. an amendment in the wrong unit), as a full rebuild would
+    not have them. Changing loinc_tests reference ranges needs a --full-refresh of this model.
 -#}
 {{
     config(
@@ -13,9 +14,9 @@
         unique_key='observation_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "delete from {{ this }} as results using {{ ref('labs_rejected') }} as rejected"
-            " where results.observation_id = rejected.observation_id",
+        indexes=[{'columns': ['ingested_at']}],
+        pre_hook=[
+            "{{ delete_facts_now_quarantined('observation_id', ref('labs_rejected')) }}",
         ],
     )
 }}
@@ -44,13 +45,7 @@ results as (
         ingested_at
     from {{ ref('int_lab_results_flagged') }}
     {% if is_incremental() -%}
-        where
-            ingested_at >= (
-                select
-                    coalesce(max(already_built.ingested_at), cast('-infinity' as timestamptz))
-                    - interval '{{ var("incremental_lookback_hours") }} hours'
-                from {{ this }} as already_built
-            )
+        where ingested_at >= {{ ingestion_watermark() }}
     {%- endif %}
 ),
 

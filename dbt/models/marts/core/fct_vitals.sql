@@ -1,10 +1,13 @@
 {#-
-    Vital signs fact with NEWS2, incremental. Each run takes the observation sets ingested
-    since the newest ingested_at already here, less incremental_lookback_hours (drain
-    transactions can commit out of order), and replaces rows by observation_set_id
-    (delete+insert). Late messages (observed hours ago, ingested now) are taken because the
-    watermark is ingestion time, not observation time. The post-hook removes sets whose kept
-    copy is now quarantined, as a full rebuild would not have them.
+    Vital signs fact with NEWS2, incremental. Each run takes the observation sets that
+    staging's incremental table (base_vitals__vitals) changed since the newest ingested_at
+    already here, less incremental_lookback_hours (drain transactions can commit out of
+    order), scores them (the scoring models are views, so only those sets are scored) and
+    replaces rows by observation_set_id (delete+insert). Late messages (observed hours ago,
+    ingested now) are taken because the watermark is ingestion time, not observation time.
+    The pre-hook first removes sets whose kept copy is now quarantined, as a full rebuild would
+    not have them. Tagged vitals_stream: `dbt run --select tag:vitals_stream` refreshes it (and
+    the staging table it reads) per micro-batch; news2_alerts is a view over it.
 -#}
 {{
     config(
@@ -12,9 +15,10 @@
         unique_key='observation_set_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "delete from {{ this }} as vitals using {{ ref('vitals_rejected') }} as rejected"
-            " where vitals.observation_set_id = rejected.observation_set_id",
+        indexes=[{'columns': ['ingested_at']}],
+        tags=['vitals_stream'],
+        pre_hook=[
+            "{{ delete_facts_now_quarantined('observation_set_id', ref('vitals_rejected')) }}",
         ],
     )
 }}
@@ -52,13 +56,7 @@ scored as (
         ingested_at
     from {{ ref('int_vitals_news2_scored') }}
     {% if is_incremental() -%}
-        where
-            ingested_at >= (
-                select
-                    coalesce(max(already_built.ingested_at), cast('-infinity' as timestamptz))
-                    - interval '{{ var("incremental_lookback_hours") }} hours'
-                from {{ this }} as already_built
-            )
+        where ingested_at >= {{ ingestion_watermark() }}
     {%- endif %}
 ),
 
