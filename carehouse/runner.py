@@ -96,3 +96,43 @@ def render_summary(
         "stop:       carehouse down",
     ]
     return "\n".join(lines)
+
+
+def flow_job(
+    settings: Settings,
+    name: str,
+    *,
+    business_date: date | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    duration: float | None = None,
+    until_caught_up: bool = False,
+) -> int:
+    """Run one flow (nightly, backfill, vitals, full-refresh) here, as a Prefect flow run.
+
+    Starts what `carehouse up` starts first; returns the process exit code.
+    """
+    ready = up(settings)
+    apply_to_process(ready)
+    # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
+    from flows.backfill import backfill
+    from flows.full_refresh import full_refresh
+    from flows.nightly import nightly
+    from flows.vitals import vitals
+
+    started = time.monotonic()
+    if name == "nightly":
+        summary = nightly(business_date=business_date)
+        print(render_summary(ready, summary, time.monotonic() - started))
+    elif name == "backfill":
+        if start_date is None or end_date is None:
+            raise ValueError("a backfill needs a start and an end date")
+        for day in backfill(start_date=start_date, end_date=end_date):
+            print(f"{day.business_date}: run {day.run_id} {day.status}, {day.seconds:.1f}s")
+    elif name == "full-refresh":
+        print(render_summary(ready, full_refresh(), time.monotonic() - started))
+    elif name == "vitals":
+        print(vitals(duration=duration, until_caught_up=until_caught_up).one_line())
+    else:
+        raise ValueError(f"unknown flow {name!r}")
+    return 0
