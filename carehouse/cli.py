@@ -257,11 +257,16 @@ def run(
 
 
 def _flow(name: str, **parameters: Any) -> None:
+    from carehouse.freshness import StaleGold
+    from carehouse.gates import GateFailed
     from carehouse.runner import flow_job
+    from carehouse.transform import DbtError
 
     try:
         code = flow_job(_settings(), name, **parameters)
-    except EXPECTED_FAILURES as err:
+    except (*EXPECTED_FAILURES, GateFailed, DbtError, StaleGold) as err:
+        # The message names the failed gate's checks, the failed dbt nodes or the stale
+        # tables; the run's record and reports hold the rest.
         raise _fail(err) from err
     sys.exit(code)
 
