@@ -186,6 +186,7 @@ def test_two_overlapping_nightlies_keep_one_current_snapshot_row_per_patient(
             flow_env,
             "select patient_id from snapshots.patients_snapshot where dbt_valid_to = %s"
             " group by patient_id having count(*) > 1",
+            (CURRENT,),
         )
         == []
     )
