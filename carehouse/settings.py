@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     vitals_topic: str = "patient-vitals"
     # Freshness SLA of each gold table (YAML: default_hours, tables: {name: hours}).
     freshness_file: Path = Field(default=PROJECT_ROOT / "freshness.yml")
+    # The vitals flow runs dbt in its own process, parsed once (carehouse.dbt_session);
+    # false: a dbt subprocess per refresh.
+    vitals_dbt_in_process: bool = True
     connect_timeout_s: int = 5
 
     # ---- state written by `carehouse up` -------------------------------------------------

@@ -194,7 +194,7 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
         return_code = process.wait()
     elapsed = time.monotonic() - started
 
-    nodes = _read_run_results(run_results) if run_results.exists() else ()
+    nodes = read_run_results(run_results) if run_results.exists() else ()
     result = DbtResult(
         args=tuple(args),
         return_code=return_code,
@@ -204,7 +204,7 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
         log_path=log_path,
     )
     if not result.success:
-        raise DbtError(_failure_message(result, list(tail)), result)
+        raise DbtError(failure_message(result, list(tail)), result)
     return result
 
 
@@ -216,7 +216,8 @@ def _seed_partial_parse(settings: Settings, target_path: Path) -> None:
         shutil.copyfile(shared, seeded)
 
 
-def _read_run_results(path: Path) -> tuple[NodeResult, ...]:
+def read_run_results(path: Path) -> tuple[NodeResult, ...]:
+    """The per-node results in a dbt ``run_results.json``."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     nodes: list[NodeResult] = []
     for entry in data.get("results", []):
@@ -236,7 +237,8 @@ def _read_run_results(path: Path) -> tuple[NodeResult, ...]:
     return tuple(nodes)
 
 
-def _failure_message(result: DbtResult, output_tail: list[str]) -> str:
+def failure_message(result: DbtResult, output_tail: list[str]) -> str:
+    """Name the failed nodes, or quote dbt's last output when none ran."""
     command = " ".join(result.args)
     failed = result.failed_nodes
     if failed:

@@ -16,6 +16,7 @@ from prefect.tasks import exponential_backoff
 
 from carehouse import run_audit
 from carehouse.business_day import due_folder
+from carehouse.dbt_session import DbtSession
 from carehouse.freshness import TableFreshness, gold_freshness, require_fresh
 from carehouse.gates import GateResult, require_passed, verify_layer
 from carehouse.guards import gold_guard
@@ -155,7 +156,8 @@ def refresh_run_audit_task(settings: Settings, lane: str) -> DbtResult:
 
 
 @task(name="refresh-vitals-gold", cache_policy=NO_CACHE)
-def refresh_vitals_task(settings: Settings, lane: str) -> DbtResult:
+def refresh_vitals_task(settings: Settings, lane: str, session: DbtSession | None) -> DbtResult:
     """Refresh the vitals chain in gold incrementally (its contracts reject bad rows)."""
+    args = ["run", "--select", *VITALS_STREAM_SELECTOR]
     with gold_guard(settings):
-        return run_dbt(settings, ["run", "--select", *VITALS_STREAM_SELECTOR], lane=lane)
+        return session.run(args) if session is not None else run_dbt(settings, args, lane=lane)

@@ -2,7 +2,9 @@
 
 One drain runs in a background thread for the whole flow run (one consumer, started once);
 the flow's own loop watches the drain's committed offsets in the database and, as soon as
-they move, refreshes the stream's gold models (``VITALS_STREAM_SELECTOR``: raw vitals ->
+they move, refreshes the stream's gold models with dbt running in this process against a
+manifest parsed once at the start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess
+per refresh, seconds slower) (``VITALS_STREAM_SELECTOR``: raw vitals ->
 ``gold.fct_vitals`` -> ``gold.news2_alerts``) incrementally, straight in gold. There is no
 gate before that write: ``fct_vitals``' enforced contract constraints reject bad rows (the
 refresh fails, naming the model), and the next nightly's gold gate still verifies all of
@@ -28,7 +30,14 @@ from dataclasses import dataclass, field
 from prefect import flow
 
 from carehouse.database import connect
-from carehouse.ingest.vitals import DrainSummary, drain_vitals, ensure_topic, read_positions
+from carehouse.dbt_session import DbtSession
+from carehouse.ingest.vitals import (
+    DrainSummary,
+    drain_vitals,
+    ensure_tables,
+    ensure_topic,
+    read_positions,
+)
 from carehouse.settings import Settings, get_settings
 from carehouse.transform import remove_lane
 from flows.pipeline import current_run_id
@@ -127,7 +136,10 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
     started = time.monotonic()
     summary = VitalsSummary()
     partitions = ensure_topic(settings)
+    with connect(settings, "loader", autocommit=True) as conn:
+        ensure_tables(conn)
     refreshed_at = _committed_offsets(settings, partitions)
+    session: DbtSession | None = None
     drain = _DrainThread(
         settings,
         until_caught_up=until_caught_up,
@@ -140,7 +152,10 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
             committed = _committed_offsets(settings, partitions)
             if committed != refreshed_at and _gold_exists(settings):
                 refresh_started = time.monotonic()
-                refresh_vitals_task(settings, lane)
+                if session is None and settings.vitals_dbt_in_process:
+                    # Parsed once, at the first refresh (see carehouse.dbt_session).
+                    session = DbtSession(settings, lane)
+                refresh_vitals_task(settings, lane, session)
                 summary.refreshes += 1
                 summary.refresh_seconds.append(time.monotonic() - refresh_started)
                 refreshed_at = committed
