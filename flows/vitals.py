@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 from prefect import flow
 
 from carehouse.database import connect
@@ -116,15 +117,13 @@ class _DrainThread(threading.Thread):
                 self.stop.wait(delay)
 
 
-def _committed_offsets(settings: Settings, partitions: int) -> int:
+def _committed_offsets(conn: psycopg.Connection, topic: str, partitions: int) -> int:
     """Sum of the next offsets the database has committed for the topic's partitions."""
-    with connect(settings, "loader", autocommit=True) as conn:
-        return sum(read_positions(conn, settings.vitals_topic, range(partitions)).values())
+    return sum(read_positions(conn, topic, range(partitions)).values())
 
 
-def _gold_exists(settings: Settings) -> bool:
-    with connect(settings, "transformer", autocommit=True) as conn:
-        row = conn.execute("select to_regclass('gold.fct_vitals') is not null").fetchone()
+def _gold_exists(conn: psycopg.Connection) -> bool:
+    row = conn.execute("select to_regclass('gold.fct_vitals') is not null").fetchone()
     return bool(row and row[0])
 
 
@@ -136,36 +135,39 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
     started = time.monotonic()
     summary = VitalsSummary()
     partitions = ensure_topic(settings)
-    with connect(settings, "loader", autocommit=True) as conn:
-        ensure_tables(conn)
-    refreshed_at = _committed_offsets(settings, partitions)
-    session: DbtSession | None = None
-    drain = _DrainThread(
-        settings,
-        until_caught_up=until_caught_up,
-        deadline=None if duration is None else started + duration,
-    )
-    drain.start()
-    try:
-        while True:
-            finished = not drain.is_alive()
-            committed = _committed_offsets(settings, partitions)
-            if committed != refreshed_at and _gold_exists(settings):
-                refresh_started = time.monotonic()
-                if session is None and settings.vitals_dbt_in_process:
-                    # Parsed once, at the first refresh (see carehouse.dbt_session).
-                    session = DbtSession(settings, lane)
-                refresh_vitals_task(settings, lane, session)
-                summary.refreshes += 1
-                summary.refresh_seconds.append(time.monotonic() - refresh_started)
-                refreshed_at = committed
-            if finished:
-                break
-            drain.join(WATCH_SECONDS)
-    finally:
-        # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
-        drain.stop.set()
-        drain.join()
+    # One connection watches, for the whole run (it polls several times a second).
+    with connect(settings, "loader", autocommit=True) as watch:
+        ensure_tables(watch)
+        refreshed_at = _committed_offsets(watch, settings.vitals_topic, partitions)
+        session: DbtSession | None = None
+        if settings.vitals_dbt_in_process and _gold_exists(watch):
+            # Parsed once, before the first refresh needs it (see carehouse.dbt_session).
+            session = DbtSession(settings, lane)
+        drain = _DrainThread(
+            settings,
+            until_caught_up=until_caught_up,
+            deadline=None if duration is None else started + duration,
+        )
+        drain.start()
+        try:
+            while True:
+                finished = not drain.is_alive()
+                committed = _committed_offsets(watch, settings.vitals_topic, partitions)
+                if committed != refreshed_at and _gold_exists(watch):
+                    refresh_started = time.monotonic()
+                    if session is None and settings.vitals_dbt_in_process:
+                        session = DbtSession(settings, lane)
+                    refresh_vitals_task(settings, lane, session)
+                    summary.refreshes += 1
+                    summary.refresh_seconds.append(time.monotonic() - refresh_started)
+                    refreshed_at = committed
+                if finished:
+                    break
+                drain.join(WATCH_SECONDS)
+        finally:
+            # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
+            drain.stop.set()
+            drain.join()
     if drain.error is not None:
         raise drain.error
     summary.drains = drain.summaries
