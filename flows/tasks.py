@@ -16,6 +16,7 @@ from prefect.tasks import exponential_backoff
 
 from carehouse import run_audit
 from carehouse.business_day import due_folder
+from carehouse.database import connect, relation_exists
 from carehouse.dbt_session import DbtSession
 from carehouse.freshness import TableFreshness, gold_freshness, require_fresh
 from carehouse.gates import GateResult, require_passed, verify_layer
@@ -40,8 +41,10 @@ IO_JITTER = 0.5
 
 GOLD_MODELS = "path:models/marts"
 GOLD_NEXT_VARS = '{"gold_schema": "gold_next"}'
-# The run log's own models, refreshed in gold once a run's record is final.
-RUN_AUDIT_MODELS = ("stg_audit__pipeline_runs", "pipeline_run_audit")
+# The run log's gold model, refreshed in gold once a run's record is final, and the staging
+# view it reads (built by the silver build; by the refresh only before any silver build).
+RUN_AUDIT_MODEL = "pipeline_run_audit"
+RUN_AUDIT_STAGING = ("staging", "stg_audit__pipeline_runs")
 # The gold models the vitals stream refreshes after each micro-batch. One constant: when
 # the chain carries the `vitals_stream` tag this becomes ("tag:vitals_stream",).
 VITALS_STREAM_SELECTOR: tuple[str, ...] = ("fct_vitals", "news2_alerts")
@@ -150,9 +153,17 @@ def record_run_task(settings: Settings, record: run_audit.RunRecord) -> None:
 
 @task(name="refresh-run-audit", cache_policy=NO_CACHE)
 def refresh_run_audit_task(settings: Settings, lane: str) -> DbtResult:
-    """Bring gold.pipeline_run_audit up to the run's final record (writes gold directly)."""
+    """Bring gold.pipeline_run_audit up to the run's final record (writes gold directly).
+
+    Only the gold model: its staging view belongs to the silver build, which another run
+    may be doing now (two dbt processes replacing one view collide). Before the first silver
+    build ever (a run that failed early on a new warehouse) the view is built here too.
+    """
+    with connect(settings, "transformer", autocommit=True) as conn:
+        staged = relation_exists(conn, *RUN_AUDIT_STAGING)
+    models = [RUN_AUDIT_MODEL] if staged else [RUN_AUDIT_STAGING[1], RUN_AUDIT_MODEL]
     with gold_guard(settings):
-        return run_dbt(settings, ["run", "--select", *RUN_AUDIT_MODELS], lane=lane)
+        return run_dbt(settings, ["run", "--select", *models], lane=lane)
 
 
 @task(name="refresh-vitals-gold", cache_policy=NO_CACHE)

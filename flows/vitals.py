@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import psycopg
 from prefect import flow
 
-from carehouse.database import connect
+from carehouse.database import connect, relation_exists
 from carehouse.dbt_session import DbtSession
 from carehouse.ingest.vitals import (
     DrainSummary,
@@ -123,8 +123,8 @@ def _committed_offsets(conn: psycopg.Connection, topic: str, partitions: int) ->
 
 
 def _gold_exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("select to_regclass('gold.fct_vitals') is not null").fetchone()
-    return bool(row and row[0])
+    """True once a nightly built gold.fct_vitals (the catalog: the loader cannot use gold)."""
+    return relation_exists(conn, "gold", "fct_vitals")
 
 
 @flow(name="vitals", log_prints=False)
