@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -253,6 +254,64 @@ def run(
     except EXPECTED_FAILURES as err:
         raise _fail(err) from err
     sys.exit(code)
+
+
+def _flow(name: str, **parameters: Any) -> None:
+    from carehouse.freshness import StaleGold
+    from carehouse.gates import GateFailed
+    from carehouse.runner import flow_job
+    from carehouse.transform import DbtError
+
+    try:
+        code = flow_job(_settings(), name, **parameters)
+    except (*EXPECTED_FAILURES, GateFailed, DbtError, StaleGold) as err:
+        # The message names the failed gate's checks, the failed dbt nodes or the stale
+        # tables; the run's record and reports hold the rest.
+        raise _fail(err) from err
+    sys.exit(code)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a YYYY-MM-DD date: {value!r}") from None
+
+
+@app.command()
+def nightly(
+    business_date: Annotated[
+        str | None, typer.Option("--date", help="Business date (default: yesterday).")
+    ] = None,
+) -> None:
+    """Run the nightly flow here, for one business date (a failed gate exits non-zero)."""
+    _flow("nightly", business_date=_day(business_date) if business_date else None)
+
+
+@app.command()
+def backfill(
+    start_date: Annotated[str, typer.Argument(help="First business date, YYYY-MM-DD.")],
+    end_date: Annotated[str, typer.Argument(help="Last business date, YYYY-MM-DD.")],
+) -> None:
+    """Run the nightly for every date of a range, in order (safe to repeat)."""
+    _flow("backfill", start_date=_day(start_date), end_date=_day(end_date))
+
+
+@app.command("full-refresh")
+def full_refresh() -> None:
+    """Rebuild silver and gold from raw (through gold_next, the gates and publish)."""
+    _flow("full-refresh")
+
+
+@app.command()
+def vitals(
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: until Ctrl-C).")
+    ] = None,
+    until_caught_up: Annotated[bool, typer.Option(help="Stop once the topic is drained.")] = False,
+) -> None:
+    """Run the vitals stream flow here: drain continuously, refresh gold's NEWS2 alerts."""
+    _flow("vitals", duration=duration, until_caught_up=until_caught_up)
 
 
 @bench_app.command("ingest")

@@ -28,3 +28,19 @@ def connect(settings: Settings, role: Role, *, autocommit: bool = False) -> psyc
             f"cannot reach Postgres ({setting}) at {address.host}:{address.port} "
             f"as {settings.role_user(role)}: {reason}"
         ) from err
+
+
+def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    """True when the table or view exists, whatever the role may read (from the catalog)."""
+    row = conn.execute(
+        """
+        select exists (
+            select 1
+            from pg_class as relation
+            inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
+            where namespace.nspname = %s and relation.relname = %s
+        )
+        """,
+        (schema, name),
+    ).fetchone()
+    return bool(row and row[0])

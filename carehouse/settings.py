@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     soda_dir: Path = Field(default=PROJECT_ROOT / "soda")
     sql_dir: Path = Field(default=PROJECT_ROOT / "sql")
     vitals_topic: str = "patient-vitals"
+    # Freshness SLA of each gold table (YAML: default_hours, tables: {name: hours}).
+    freshness_file: Path = Field(default=PROJECT_ROOT / "freshness.yml")
+    # The vitals flow runs dbt in its own process, parsed once (carehouse.dbt_session);
+    # false: a dbt subprocess per refresh.
+    vitals_dbt_in_process: bool = True
     connect_timeout_s: int = 5
 
     # ---- state written by `carehouse up` -------------------------------------------------

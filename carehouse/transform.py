@@ -3,6 +3,12 @@
 dbt runs as a subprocess: its global state (flags, adapter registry, logging) stays out of
 the caller's process, so a long-lived worker can run it again and again. Its target and log
 directories live under ``CAREHOUSE_HOME`` so a run never writes into the repository.
+
+Concurrent dbt processes must not share a target directory (each rewrites
+``manifest.json``, ``run_results.json`` and its partial-parse state): a flow gives its
+invocations their own *lane* (``dbt_paths(settings, lane)``), e.g. its flow run id, under
+``CAREHOUSE_HOME/dbt/runs/<lane>/``. A new lane starts from the shared target's partial-parse
+state, so it does not pay a full parse.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +34,10 @@ logger = logging.getLogger(__name__)
 # run_results.json statuses that mean a node did not do its job (warn and skipped do not
 # count: a warning is a pass by the project's choice; a skip follows another node's failure).
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+# A lane names a directory: keep it to a safe file name.
+_LANE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 # Lines of dbt output kept for an error message when dbt fails before writing results.
 _OUTPUT_TAIL_LINES = 40
@@ -78,10 +90,36 @@ class DbtError(RuntimeError):
         self.result = result
 
 
-def dbt_paths(settings: Settings) -> tuple[Path, Path]:
-    """The target and log directories dbt writes to, under the carehouse home."""
+def dbt_paths(settings: Settings, lane: str | None = None) -> tuple[Path, Path]:
+    """The target and log directories dbt writes to, under the carehouse home.
+
+    Without a lane: the shared ones (one dbt at a time: the CLI, tests, benchmarks). With a
+    lane: directories of that lane alone, for a flow that may run beside another.
+    """
     base = settings.home / "dbt"
+    if lane is not None:
+        if not _LANE.fullmatch(lane):
+            raise ValueError(f"unsafe dbt lane name {lane!r}")
+        base = base / "runs" / lane
     return base / "target", base / "logs"
+
+
+def remove_lane(settings: Settings, lane: str) -> None:
+    """Delete a lane's directories (after a successful flow run: a failed one keeps them).
+
+    Its partial-parse state first becomes the seed of the next lanes (atomically replaced).
+    """
+    target_path, _ = dbt_paths(settings, lane)
+    if not target_path.parent.exists():
+        return
+    state = target_path / PARTIAL_PARSE_FILE
+    if state.exists():
+        shared = dbt_paths(settings)[0]
+        shared.mkdir(parents=True, exist_ok=True)
+        staged = shared / f".{PARTIAL_PARSE_FILE}.{lane}"
+        shutil.copyfile(state, staged)
+        staged.replace(shared / PARTIAL_PARSE_FILE)
+    shutil.rmtree(target_path.parent)
 
 
 def dbt_command() -> list[str]:
@@ -93,9 +131,9 @@ def dbt_command() -> list[str]:
     return [sys.executable, "-m", "dbt.cli.main"]
 
 
-def dbt_environment(settings: Settings) -> dict[str, str]:
+def dbt_environment(settings: Settings, lane: str | None = None) -> dict[str, str]:
     """The full environment of a dbt subprocess: the tool environment plus dbt's paths."""
-    target_path, log_path = dbt_paths(settings)
+    target_path, log_path = dbt_paths(settings, lane)
     return {
         # The caller's environment still matters (PATH, locale, PGSSL* for an external
         # server); the settings-derived connection variables override any stray ones.
@@ -109,12 +147,13 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def run_dbt(settings: Settings, args: list[str]) -> DbtResult:
+def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> DbtResult:
     """Run ``dbt <args>`` in the project; raise DbtError naming failed nodes if dbt fails.
 
     Args:
         settings: The carehouse settings; connection and paths derive from them.
         args: dbt arguments, e.g. ``["build", "--select", "+avg_los_by_department"]``.
+        lane: Run in this lane's own target and log directories (see the module docstring).
 
     Returns:
         Per-node results of the run (empty for commands that write no run_results.json).
@@ -122,9 +161,11 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtResult:
     Raises:
         DbtError: dbt exited non-zero, or a node errored or failed.
     """
-    target_path, log_path = dbt_paths(settings)
+    target_path, log_path = dbt_paths(settings, lane)
     target_path.mkdir(parents=True, exist_ok=True)
     log_path.mkdir(parents=True, exist_ok=True)
+    if lane is not None:
+        _seed_partial_parse(settings, target_path)
     run_results = target_path / "run_results.json"
     # A crash before dbt writes new results must not be read as the previous run's results.
     run_results.unlink(missing_ok=True)
@@ -136,7 +177,7 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtResult:
     with subprocess.Popen(
         command,
         cwd=settings.dbt_project_dir,
-        env=dbt_environment(settings),
+        env=dbt_environment(settings, lane),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -153,7 +194,7 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtResult:
         return_code = process.wait()
     elapsed = time.monotonic() - started
 
-    nodes = _read_run_results(run_results) if run_results.exists() else ()
+    nodes = read_run_results(run_results) if run_results.exists() else ()
     result = DbtResult(
         args=tuple(args),
         return_code=return_code,
@@ -163,11 +204,20 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtResult:
         log_path=log_path,
     )
     if not result.success:
-        raise DbtError(_failure_message(result, list(tail)), result)
+        raise DbtError(failure_message(result, list(tail)), result)
     return result
 
 
-def _read_run_results(path: Path) -> tuple[NodeResult, ...]:
+def _seed_partial_parse(settings: Settings, target_path: Path) -> None:
+    """Start a new lane from the shared partial-parse state (dbt ignores a stale one)."""
+    seeded = target_path / PARTIAL_PARSE_FILE
+    shared = dbt_paths(settings)[0] / PARTIAL_PARSE_FILE
+    if not seeded.exists() and shared.exists():
+        shutil.copyfile(shared, seeded)
+
+
+def read_run_results(path: Path) -> tuple[NodeResult, ...]:
+    """The per-node results in a dbt ``run_results.json``."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     nodes: list[NodeResult] = []
     for entry in data.get("results", []):
@@ -187,7 +237,8 @@ def _read_run_results(path: Path) -> tuple[NodeResult, ...]:
     return tuple(nodes)
 
 
-def _failure_message(result: DbtResult, output_tail: list[str]) -> str:
+def failure_message(result: DbtResult, output_tail: list[str]) -> str:
+    """Name the failed nodes, or quote dbt's last output when none ran."""
     command = " ".join(result.args)
     failed = result.failed_nodes
     if failed:

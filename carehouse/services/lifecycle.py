@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from carehouse.bootstrap import bootstrap
 from carehouse.database import DatabaseUnreachable, connect
 from carehouse.environment import tool_environment
+from carehouse.guards import WAREHOUSE_LIMIT
 from carehouse.services import kafka, postgres, prefect_server
 from carehouse.services.kafka import answers_metadata
 from carehouse.services.process import ServiceState, pid_alive
@@ -42,6 +43,7 @@ def up(settings: Settings) -> Settings:
         prefect_server.wait_server(settings, prefect_state)
     bootstrap(settings)
     if settings.embedded_prefect:
+        prefect_server.ensure_concurrency_limit(settings, WAREHOUSE_LIMIT)
         prefect_server.start_worker(settings, tool_environment(settings))
     return settings
 

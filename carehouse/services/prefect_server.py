@@ -7,8 +7,10 @@ subprocesses, inheriting the carehouse environment.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,6 +105,36 @@ def wait_server(settings: Settings, state: ServiceState) -> None:
         log=Path(state.log),
         alive=lambda: pid_alive(state.pid),
     )
+
+
+def ensure_concurrency_limit(settings: Settings, name: str = "carehouse-warehouse") -> None:
+    """Create the flows' global concurrency limit (one slot) when missing; idempotent.
+
+    Flows create it on demand too (carehouse.guards); creating it on `up` shows it in the UI
+    before the first run. Plain HTTP: importing Prefect here would freeze its settings
+    before `carehouse run` exports the API address.
+    """
+    api = settings.prefect_api.rstrip("/")
+    if not api.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP Prefect API: {api}")
+    try:
+        with urllib.request.urlopen(f"{api}/v2/concurrency_limits/{name}", timeout=10):  # noqa: S310
+            return
+    except urllib.error.HTTPError as err:
+        if err.code != 404:
+            raise
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        f"{api}/v2/concurrency_limits/",
+        data=json.dumps({"name": name, "limit": 1}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            return
+    except urllib.error.HTTPError as err:
+        if err.code != 409:  # created meanwhile by a flow
+            raise
 
 
 def start_worker(settings: Settings, env: Mapping[str, str]) -> ServiceState:

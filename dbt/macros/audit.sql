@@ -9,9 +9,10 @@
 
     JSON shapes (keys are free to grow; gold reads these):
       source_rows     {"admissions": {"received": 10, "loaded": 9, "quarantined": 1}, "patients": ..., "labs": ..., "vitals": ...}
-      gate_outcomes   {"staging": "passed", "silver": "passed", "gold": "failed"}
+      gate_outcomes   {"raw": "passed", "silver": "passed", "gold": "failed"}
+      failed_step     the step a failed run stopped at, e.g. "gate-gold", "build-silver", "load-labs"
       step_durations  {"load_admissions": 1.8, "dbt_build": 42.0, "gate_gold": 3.1} (seconds)
-      gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (latest data instant per gold table)
+      gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (when each gold table was last published, carehouse.freshness)
 -#}
 {%- macro create_audit_tables() -%}
     create table if not exists audit.pipeline_runs (
@@ -26,6 +27,7 @@
         gold_freshness jsonb not null default '{}'::jsonb,
         recorded_at timestamptz not null default now()
     );
+    alter table audit.pipeline_runs add column if not exists failed_step text;
     comment on table audit.pipeline_runs is
     'One row per pipeline run, written by the orchestrator; read by gold.pipeline_run_audit.'
 {%- endmacro -%}

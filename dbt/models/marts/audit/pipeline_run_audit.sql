@@ -3,13 +3,15 @@
     incremental: each build takes the runs recorded (inserted or updated) since the newest
     recorded_at already here, less incremental_lookback_hours, and replaces them by run_id,
     so a run recorded as running and later as finished ends as one row with its final state.
+    New columns are appended to an existing table (raw_gate_outcome and failed_step came
+    later), so upgrading needs no full refresh.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key='run_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 {%- set sources = ['admissions', 'patients', 'labs', 'vitals'] -%}
@@ -25,11 +27,13 @@ runs as (
         finished_at,
         duration_seconds,
         status,
+        failed_step,
         {% for source_name in sources -%}
             {% for count in counts -%}
                 {{ source_name }}_rows_{{ count }},
             {% endfor -%}
         {% endfor -%}
+        raw_gate_outcome,
         staging_gate_outcome,
         silver_gate_outcome,
         gold_gate_outcome,
@@ -57,11 +61,13 @@ final as (
         cast(finished_at as timestamptz) as finished_at,
         cast(duration_seconds as numeric(12, 3)) as duration_seconds,
         cast(status as text) as status,
+        cast(failed_step as text) as failed_step,
         {% for source_name in sources -%}
             {% for count in counts -%}
                 cast({{ source_name }}_rows_{{ count }} as bigint) as {{ source_name }}_rows_{{ count }},  -- noqa: LT05
             {% endfor -%}
         {% endfor -%}
+        cast(raw_gate_outcome as text) as raw_gate_outcome,
         cast(staging_gate_outcome as text) as staging_gate_outcome,
         cast(silver_gate_outcome as text) as silver_gate_outcome,
         cast(gold_gate_outcome as text) as gold_gate_outcome,
@@ -88,11 +94,13 @@ select
     finished_at,
     duration_seconds,
     status,
+    failed_step,
     {% for source_name in sources -%}
         {% for count in counts -%}
             {{ source_name }}_rows_{{ count }},
         {% endfor -%}
     {% endfor -%}
+    raw_gate_outcome,
     staging_gate_outcome,
     silver_gate_outcome,
     gold_gate_outcome,

@@ -1,6 +1,6 @@
 {%- set sources = ['admissions', 'patients', 'labs', 'vitals'] -%}
 {%- set counts = ['received', 'loaded', 'quarantined'] -%}
-{%- set layers = ['staging', 'silver', 'gold'] -%}
+{%- set layers = ['raw', 'staging', 'silver', 'gold'] -%}
 
 with
 
@@ -11,6 +11,7 @@ runs as (
         started_at,
         finished_at,
         status,
+        failed_step,
         source_rows,
         gate_outcomes,
         step_durations,
@@ -26,6 +27,7 @@ final as (
         started_at,
         finished_at,
         lower(trim(status)) as status,
+        failed_step,
         cast(extract(epoch from finished_at - started_at) as numeric(12, 3)) as duration_seconds,
         {% for source_name in sources -%}
             {% for count in counts -%}

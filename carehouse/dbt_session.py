@@ -1,0 +1,103 @@
+"""dbt in this process, parsed once, for a loop that runs the same selection again and again.
+
+The vitals stream refreshes two gold models after every micro-batch. A dbt subprocess pays
+Python's and dbt's start-up and a parse each time (seconds, more on a busy machine);
+``dbtRunner`` with a manifest parsed once pays only the run. The trade-offs, and why it is
+confined to this one long-running use: dbt keeps global state in the process (flags, adapter
+registry, event logger), so invocations must not overlap (this class serialises them) and a
+project changed on disk is not seen until the process restarts (a redeploy restarts the
+flow). Every other dbt call (the nightly's builds) stays a subprocess (carehouse.transform).
+
+The profile reads the connection from ``CAREHOUSE_*`` environment variables
+(``dbt/profiles.yml``): they are set for the duration of each invocation and restored after,
+so the process environment is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from carehouse.settings import Settings
+from carehouse.transform import (
+    DbtError,
+    DbtResult,
+    dbt_environment,
+    dbt_paths,
+    failure_message,
+    read_run_results,
+)
+
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class DbtSession:
+    """Parse the project once, then run dbt commands in-process against that manifest."""
+
+    def __init__(self, settings: Settings, lane: str) -> None:
+        from dbt.cli.main import dbtRunner
+
+        self.settings = settings
+        self.lane = lane
+        self.target_path, self.log_path = dbt_paths(settings, lane)
+        self.target_path.mkdir(parents=True, exist_ok=True)
+        self.log_path.mkdir(parents=True, exist_ok=True)
+        # Only what dbt and the profile read; the subprocess environment's PATH etc. stay.
+        full = dbt_environment(settings, lane)
+        self._env = {k: v for k, v in full.items() if k.startswith(("CAREHOUSE_", "DBT_"))}
+        with _LOCK, _environment(self._env):
+            parsed = dbtRunner().invoke(["parse", *self._paths()])
+        if not parsed.success or parsed.result is None:
+            raise RuntimeError(f"dbt parse failed in-process: {parsed.exception!r}")
+        self._runner = dbtRunner(manifest=parsed.result)  # type: ignore[arg-type]
+
+    def _paths(self) -> list[str]:
+        return [
+            "--project-dir",
+            str(self.settings.dbt_project_dir),
+            "--profiles-dir",
+            str(self.settings.dbt_project_dir),
+            "--target-path",
+            str(self.target_path),
+            "--log-path",
+            str(self.log_path),
+        ]
+
+    def run(self, args: list[str]) -> DbtResult:
+        """``dbt <args>`` in-process; raises DbtError naming the failed nodes, like run_dbt."""
+        run_results = self.target_path / "run_results.json"
+        run_results.unlink(missing_ok=True)
+        started = time.monotonic()
+        with _LOCK, _environment(self._env):
+            outcome: Any = self._runner.invoke([*args, *self._paths()])
+        nodes = read_run_results(run_results) if run_results.exists() else ()
+        result = DbtResult(
+            args=tuple(args),
+            return_code=0 if outcome.success else 1,
+            elapsed_s=time.monotonic() - started,
+            nodes=nodes,
+            target_path=self.target_path,
+            log_path=self.log_path,
+        )
+        if not result.success:
+            detail = [] if outcome.exception is None else [repr(outcome.exception)]
+            raise DbtError(failure_message(result, detail), result)
+        return result

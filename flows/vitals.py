@@ -1,0 +1,177 @@
+"""The vitals stream: drain the topic continuously, refresh gold's vitals chain as rows land.
+
+One drain runs in a background thread for the whole flow run (one consumer, started once);
+the flow's own loop watches the drain's committed offsets in the database and, as soon as
+they move, refreshes the stream's gold models with dbt running in this process against a
+manifest parsed once at the start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess
+per refresh, seconds slower) (``VITALS_STREAM_SELECTOR``: raw vitals ->
+``gold.fct_vitals`` -> ``gold.news2_alerts``) incrementally, straight in gold. There is no
+gate before that write: ``fct_vitals``' enforced contract constraints reject bad rows (the
+refresh fails, naming the model), and the next nightly's gold gate still verifies all of
+gold, stream tables included. Each refresh holds the gold lock, so it never lands between
+a nightly's copy of gold into gold_next and its publish.
+
+A refresh waits for gold to exist: until the first nightly has built it, the stream only
+drains (the nightly then builds the chain from raw).
+
+Runs until stopped (cancel the flow run: a batch not yet committed rolls back and is drained
+again by the next run; Ctrl-C in the foreground commits the batch in hand first), for
+``duration`` seconds, or, with ``until_caught_up``, until every partition reached the end of
+its log once (what `carehouse run` uses).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from prefect import flow
+
+from carehouse.database import connect, relation_exists
+from carehouse.dbt_session import DbtSession
+from carehouse.ingest.vitals import (
+    DrainSummary,
+    drain_vitals,
+    ensure_tables,
+    ensure_topic,
+    read_positions,
+)
+from carehouse.settings import Settings, get_settings
+from carehouse.transform import remove_lane
+from flows.pipeline import current_run_id
+from flows.tasks import IO_RETRIES, refresh_vitals_task
+
+log = logging.getLogger(__name__)
+
+# How often the loop looks for newly committed offsets: a new observation reaches gold in
+# about this plus one dbt run.
+WATCH_SECONDS = 0.2
+# Back-off between restarts of a drain that failed (broker or database unreachable).
+RESTART_BACKOFF_SECONDS = (2.0, 4.0, 8.0)
+
+
+@dataclass
+class VitalsSummary:
+    """What one vitals flow run did."""
+
+    drains: list[DrainSummary] = field(default_factory=list)
+    refreshes: int = 0
+    refresh_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def loaded(self) -> int:
+        """Messages loaded into raw over every drain."""
+        return sum(drain.loaded for drain in self.drains)
+
+    def one_line(self) -> str:
+        """`vitals: 1,200 messages loaded, 3 gold refreshes (mean 3.1 s) in 20.0s`."""
+        mean = sum(self.refresh_seconds) / len(self.refresh_seconds) if self.refresh_seconds else 0
+        quarantined = sum(drain.quarantined_total for drain in self.drains)
+        return (
+            f"vitals: {self.loaded:,} messages loaded, {quarantined:,} quarantined,"
+            f" {self.refreshes} gold refreshes (mean {mean:.1f}s) in {self.seconds:.1f}s"
+        )
+
+
+class _DrainThread(threading.Thread):
+    """The drain, restarted with back-off when it fails (it resumes from committed offsets)."""
+
+    def __init__(
+        self, settings: Settings, *, until_caught_up: bool, deadline: float | None
+    ) -> None:
+        super().__init__(name="vitals-drain", daemon=True)
+        self.settings = settings
+        self.until_caught_up = until_caught_up
+        self.deadline = deadline
+        self.stop = threading.Event()
+        self.summaries: list[DrainSummary] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            remaining = None if self.deadline is None else self.deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                self.summaries.append(
+                    drain_vitals(
+                        self.settings,
+                        until_caught_up=self.until_caught_up,
+                        duration=remaining,
+                        stop=self.stop,
+                    )
+                )
+                return
+            except Exception as err:  # noqa: BLE001 - logged, retried, raised when out of tries
+                if failures >= IO_RETRIES:
+                    self.error = err
+                    return
+                delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+                failures += 1
+                log.warning("vitals drain failed (%r); restart %d in %.0fs", err, failures, delay)
+                self.stop.wait(delay)
+
+
+def _committed_offsets(conn: psycopg.Connection, topic: str, partitions: int) -> int:
+    """Sum of the next offsets the database has committed for the topic's partitions."""
+    return sum(read_positions(conn, topic, range(partitions)).values())
+
+
+def _gold_exists(conn: psycopg.Connection) -> bool:
+    """True once a nightly built gold.fct_vitals (the catalog: the loader cannot use gold)."""
+    return relation_exists(conn, "gold", "fct_vitals")
+
+
+@flow(name="vitals", log_prints=False)
+def vitals(duration: float | None = None, until_caught_up: bool = False) -> VitalsSummary:
+    """Drain vitals in micro-batches and keep gold's vitals chain current (see module doc)."""
+    settings = get_settings()
+    lane = f"vitals-{current_run_id()}"
+    started = time.monotonic()
+    summary = VitalsSummary()
+    partitions = ensure_topic(settings)
+    # One connection watches, for the whole run (it polls several times a second).
+    with connect(settings, "loader", autocommit=True) as watch:
+        ensure_tables(watch)
+        refreshed_at = _committed_offsets(watch, settings.vitals_topic, partitions)
+        session: DbtSession | None = None
+        if settings.vitals_dbt_in_process and _gold_exists(watch):
+            # Parsed once, before the first refresh needs it (see carehouse.dbt_session).
+            session = DbtSession(settings, lane)
+        drain = _DrainThread(
+            settings,
+            until_caught_up=until_caught_up,
+            deadline=None if duration is None else started + duration,
+        )
+        drain.start()
+        try:
+            while True:
+                finished = not drain.is_alive()
+                committed = _committed_offsets(watch, settings.vitals_topic, partitions)
+                if committed != refreshed_at and _gold_exists(watch):
+                    refresh_started = time.monotonic()
+                    if session is None and settings.vitals_dbt_in_process:
+                        session = DbtSession(settings, lane)
+                    refresh_vitals_task(settings, lane, session)
+                    summary.refreshes += 1
+                    summary.refresh_seconds.append(time.monotonic() - refresh_started)
+                    refreshed_at = committed
+                if finished:
+                    break
+                drain.join(WATCH_SECONDS)
+        finally:
+            # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
+            drain.stop.set()
+            drain.join()
+    if drain.error is not None:
+        raise drain.error
+    summary.drains = drain.summaries
+    summary.seconds = time.monotonic() - started
+    log.info("%s", summary.one_line())
+    remove_lane(settings, lane)
+    return summary
