@@ -116,6 +116,9 @@ class _Poller:
             self.next_offsets[partition] = max(self.next_offsets[partition], offset + 1)
             key = (device, observed)
             self.produced_at[key] = min(produced, self.produced_at.get(key, produced))
+        exists = conn.execute("select to_regclass('gold.news2_alerts') is not null").fetchone()
+        if not (exists and exists[0]):
+            return  # a full refresh dropped the view; the next stream refresh makes it again
         alerts = conn.execute(
             "select observation_set_id, device_id, observed_at from gold.news2_alerts"
             " where observed_at >= %s",
@@ -199,7 +202,11 @@ def measure_latency(
             dead = poller.dead_letters(conn)
     finally:
         stop.touch()
-        refresher.wait(timeout=SETTLE_SECONDS)
+        try:
+            refresher.wait(timeout=SETTLE_SECONDS)
+        except subprocess.TimeoutExpired:
+            refresher.kill()
+            raise
     if refresher.returncode not in (0, None):
         raise RuntimeError(f"gold refresher failed; see {work_dir / 'refresher.log'}")
     cycles = _cycles(progress)

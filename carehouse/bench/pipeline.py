@@ -49,7 +49,7 @@ def admissions_to_sql(settings: Settings, data_dir: Path) -> int:
             conn.exec_driver_sql(f"drop table if exists {BENCH_SCHEMA}.admissions_to_sql")
         for path in sorted((data_dir / "admissions").glob("*.csv")):
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            written = frame.to_sql(
+            frame.to_sql(
                 "admissions_to_sql",
                 engine,
                 schema=BENCH_SCHEMA,
@@ -57,7 +57,7 @@ def admissions_to_sql(settings: Settings, data_dir: Path) -> int:
                 index=False,
                 chunksize=TO_SQL_CHUNK,
             )
-            rows += int(written) if written is not None else len(frame)
+            rows += len(frame)  # to_sql's own count is the driver's, -1 per executemany
     finally:
         engine.dispose()
     return rows

@@ -1,7 +1,8 @@
 """`carehouse bench --scale S`: every stage of the nightly beside its baseline, in one run.
 
-Data is generated once (as `bench ingest` does: a year's labs and vitals over
-30 days, admissions without file defects so plain COPY reads the same files).
+Data is generated once: a year of the hospital at `scale` compressed into 30
+days (as `bench ingest` does), every feed from one simulated hospital so the
+gates pass; admissions without file defects, so plain COPY reads the same files.
 Four databases on the same server, each with its own dbt target and reports:
 
 - `stages`: each stage of the nightly in a fresh process, in the flow's order,
@@ -16,8 +17,10 @@ Four databases on the same server, each with its own dbt target and reports:
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,14 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from carehouse.bench import context, latency, report
-from carehouse.bench.ingest import ADMISSIONS_PER_YEAR, DAYS
+from carehouse.bench.ingest import DAYS
 from carehouse.database import connect
+from carehouse.demo.reference import admissions_per_day
 from carehouse.settings import Settings
+from carehouse.transform import dbt_paths
 
 SEED = 7
 RAW_SCHEMAS = ("raw_admissions", "raw_patients", "raw_labs", "raw_vitals")
 DEFAULT_RATES = (100.0, 1_000.0, 10_000.0)
 DEFAULT_LATENCY_SECONDS = 20.0
+SLOWEST = 8  # dbt nodes listed per dbt stage
+PATIENT_SNAPSHOTS = 2  # the latest two days: SCD2 still sees a day's changes
 
 # Stages of the `stages` database, in order, with what their figures are a rate of:
 # "files:<source>" (that folder's bytes, the records the stage returns), "topic" (the
@@ -115,17 +122,19 @@ class Bench:
         from carehouse.demo.vitals import produce_vitals
 
         started = time.perf_counter()
-        per_day = max(1, round(ADMISSIONS_PER_YEAR * self.scale / DAYS))
+        # One hospital at the compressed scale for every feed, so the admissions' patients
+        # are the patient master's (the silver gate checks it).
         generate_admissions(
             self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS,
-            admissions_per_day=per_day, file_defects=False,
+            admissions_per_day=admissions_per_day(self.yearly), file_defects=False,
         )  # fmt: skip
         generate_patients(
-            self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.scale
+            self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
         )
         generate_labs(
             self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
         )
+        self.keep_latest_snapshots()
         topic_settings = self.settings.model_copy(update={"vitals_topic": self.topic})
         messages = produce_vitals(
             topic_settings, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
@@ -139,6 +148,17 @@ class Bench:
                 for source in ("admissions", "patients", "labs")
             },
         }
+
+    def keep_latest_snapshots(self) -> None:
+        """Only the last PATIENT_SNAPSHOTS daily patient-master snapshots stay in landing.
+
+        Each snapshot lists every registered patient, so the last one alone knows every
+        patient of the admissions and labs; thirty full snapshots would make the patient
+        master most of the batch (15M rows at scale 1) and not the 1M admissions.
+        """
+        snapshots = sorted((self.data_dir / "patients").glob("*.csv"))
+        for path in snapshots[:-PATIENT_SNAPSHOTS]:
+            path.unlink()
 
     # ---- stages ----------------------------------------------------------------------
 
@@ -155,9 +175,24 @@ class Bench:
         else:
             records, size = self.raw_layer(settings)
             figures |= {"units": units, "rows": records, "bytes": size}
+        if name.startswith("dbt_"):
+            figures["slowest_nodes"] = self.slowest_nodes(settings, name)
         report.derive(figures)
         self.results["stages"][name] = figures
         return figures
+
+    def slowest_nodes(self, settings: Settings, name: str) -> list[list[object]]:
+        """Where a dbt stage spent its time: its slowest nodes (a copy of run_results kept)."""
+        target, _ = dbt_paths(settings)
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        shutil.copy(
+            target / "run_results.json", self.out_dir / "stages" / f"{name}.run_results.json"
+        )
+        timed = sorted(results, key=lambda r: -float(r.get("execution_time") or 0.0))
+        return [
+            [r["unique_id"], round(float(r.get("execution_time") or 0.0), 2)]
+            for r in timed[:SLOWEST]
+        ]
 
     def raw_layer(self, settings: Settings) -> tuple[int, int]:
         """Records and bytes held in raw: the input of every transform and gate."""
