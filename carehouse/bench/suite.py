@@ -29,6 +29,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from carehouse.bench import context, latency, report
 from carehouse.bench.ingest import DAYS
 from carehouse.database import connect
@@ -199,18 +201,23 @@ class Bench:
         cached = self.results.get("raw_layer")
         if cached is not None:
             return int(cached[0]), int(cached[1])
+        records = size = 0
         with connect(settings, "admin") as conn:
-            row = conn.execute(
-                "select coalesce(sum(c.reltuples::bigint), 0),"
-                " coalesce(sum(pg_total_relation_size(c.oid)), 0)"
+            tables = conn.execute(
+                "select n.nspname, c.relname, pg_total_relation_size(c.oid)"
                 " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
                 " where c.relkind in ('r', 'p') and n.nspname = any(%s)"
                 " and c.relname not like '\\_%%'",
                 (list(RAW_SCHEMAS),),
-            ).fetchone()
-        assert row is not None
-        self.results["raw_layer"] = [int(row[0]), int(row[1])]
-        return int(row[0]), int(row[1])
+            ).fetchall()
+            for schema, table, table_bytes in tables:
+                count = conn.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+                ).fetchone()
+                records += int(count[0]) if count else 0
+                size += int(table_bytes)
+        self.results["raw_layer"] = [records, size]
+        return records, size
 
     def vitals_bytes(self, settings: Settings) -> None:
         """The topic's message bytes, from the consume + COPY baseline's copy of it."""
