@@ -47,9 +47,10 @@ SETTLE_SECONDS = 300.0  # after the stream ends: time allowed for the last messa
 def refresh_gold(settings: Settings) -> int:
     """One micro-batch: drain the topic until caught up, then rebuild the stream's gold models.
 
-    SWITCH POINT for the Prefect `vitals` flow (branch `orch`, flows/vitals.py): once it
-    exists, this body becomes one call of that flow's micro-batch (drain, then
-    `dbt run --select tag:vitals_stream`), so the latency measures the flow as deployed.
+    SWITCH POINT for the Prefect `vitals` flow (branch `orch`, flows/vitals.py): at merge
+    this body becomes `return vitals(until_caught_up=True).loaded` (`from flows.vitals
+    import vitals`): the flow drains until caught up and refreshes its gold chain whenever
+    the committed offsets moved, so each cycle here is one flow run, as deployed.
     """
     from carehouse.ingest.vitals import drain_vitals
     from carehouse.transform import run_dbt

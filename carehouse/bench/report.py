@@ -224,7 +224,7 @@ def plot(results: dict[str, Any], earlier: list[dict[str, Any]], path: Path) -> 
 
     runs = sorted([*earlier, results], key=lambda r: float(r["scale"]))
     figure, (left, right) = plt.subplots(1, 2, figsize=(15, 6))
-    for name in results["stages"]:
+    for index, name in enumerate(results["stages"]):
         points = [
             (float(r["scale"]), float(r["stages"][name]["records_per_second"]))
             for r in runs
@@ -232,7 +232,9 @@ def plot(results: dict[str, Any], earlier: list[dict[str, Any]], path: Path) -> 
         ]
         if points:
             xs, ys = zip(*points, strict=True)
-            left.plot(xs, ys, marker="o", label=name)
+            # Ten colours in the cycle: the next ten stages get dashed lines.
+            style = "-" if index < 10 else "--"
+            left.plot(xs, ys, marker="o", linestyle=style, label=name)
     left.set_xscale("log")
     left.set_yscale("log")
     left.set_xlabel("scale (1 = 1M admissions, 1M labs, 1M vitals)")
