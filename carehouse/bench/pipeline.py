@@ -36,7 +36,7 @@ def run_id(kind: str) -> str:
 
 def admissions_to_sql(settings: Settings, data_dir: Path) -> int:
     """Baseline: what a naive pipeline does, `pandas.read_csv(file).to_sql(...)` per file."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed
     from sqlalchemy import create_engine
 
     # SQLAlchemy's psycopg 3 dialect; the admin role owns the scratch schema.
