@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 load_app = typer.Typer(help="Load one batch source into raw, by hand.", no_args_is_help=True)
 app.add_typer(load_app, name="load")
-bench_app = typer.Typer(help="Measure throughput against in-run baselines.", no_args_is_help=True)
+bench_app = typer.Typer(help="Measure throughput, latency and memory against in-run baselines.")
 app.add_typer(bench_app, name="bench")
 
 # Failures a user can act on: one clear line and a non-zero exit, not a traceback.
@@ -312,6 +312,59 @@ def vitals(
 ) -> None:
     """Run the vitals stream flow here: drain continuously, refresh gold's NEWS2 alerts."""
     _flow("vitals", duration=duration, until_caught_up=until_caught_up)
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    scale: Annotated[
+        float, typer.Option(help="1.0 = 1M admissions, 1M labs, 1M vitals (0.01 to 10).")
+    ] = 0.1,
+    latency_rates: Annotated[
+        str, typer.Option(help="Vitals rates (msg/s) for the latency runs, comma-separated.")
+    ] = "100,1000,10000",
+    latency_seconds: Annotated[
+        float, typer.Option(help="Seconds each latency rate streams.")
+    ] = 20.0,
+    keep_databases: Annotated[
+        bool, typer.Option("--keep-databases", help="Keep the carehouse_bench_* databases.")
+    ] = False,
+) -> None:
+    """Every nightly stage beside its baseline, Prefect's overhead, vitals latency.
+
+    Writes results.json, results.md and bench.png under $CAREHOUSE_HOME/bench/<timestamp>/.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from datetime import datetime
+
+    from carehouse.bench.suite import run_bench
+    from carehouse.services.lifecycle import up as start_services
+
+    try:
+        rates = tuple(float(rate) for rate in latency_rates.split(",") if rate.strip())
+    except ValueError as err:
+        raise _fail(
+            ValueError(f"--latency-rates: not a list of numbers: {latency_rates!r}")
+        ) from err
+    if not rates or any(rate <= 0 for rate in rates) or latency_seconds <= 0:
+        raise _fail(ValueError("latency rates and seconds must be positive"))
+    try:
+        settings = start_services(_settings())
+        out_dir = settings.home / "bench" / datetime.now().strftime("%Y%m%dT%H%M%S")
+        run_bench(
+            settings,
+            scale=scale,
+            out_dir=out_dir,
+            rates=rates,
+            latency_seconds=latency_seconds,
+            keep_databases=keep_databases,
+            log=typer.echo,
+        )
+    except EXPECTED_FAILURES as err:
+        raise _fail(err) from err
+    typer.echo((out_dir / "results.md").read_text())
+    typer.echo(f"figures: {out_dir / 'results.json'}; plot: {out_dir / 'bench.png'}")
 
 
 @bench_app.command("ingest")

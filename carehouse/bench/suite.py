@@ -1,0 +1,381 @@
+"""`carehouse bench --scale S`: every stage of the nightly beside its baseline, in one run.
+
+Data is generated once: a year of the hospital at `scale` compressed into 30
+days (as `bench ingest` does), every feed from one simulated hospital so the
+gates pass; admissions without file defects, so plain COPY reads the same files.
+Four databases on the same server, each with its own dbt target and reports:
+
+- `stages`: each stage of the nightly in a fresh process, in the flow's order,
+  with the baselines beside them (COPY, pandas `to_sql`, consume-only,
+  consume + COPY, the gold models' compiled SQL run directly), then the large
+  facts' full refresh against one new day incrementally; afterwards the idle
+  vitals latency runs against this loaded warehouse;
+- `plain` and `prefect`: the whole nightly (drain, loads, gates, builds,
+  publish) as plain calls and as the Prefect flow: Prefect's overhead;
+- `busy`: a nightly that runs while the vitals latency is measured again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from carehouse.bench import context, latency, report
+from carehouse.bench.ingest import DAYS
+from carehouse.database import connect
+from carehouse.demo.reference import admissions_per_day
+from carehouse.settings import Settings
+from carehouse.transform import dbt_paths
+
+SEED = 7
+RAW_SCHEMAS = ("raw_admissions", "raw_patients", "raw_labs", "raw_vitals")
+DEFAULT_RATES = (100.0, 1_000.0, 10_000.0)
+DEFAULT_LATENCY_SECONDS = 20.0
+SLOWEST = 8  # dbt nodes listed per dbt stage
+PATIENT_SNAPSHOTS = 2  # the latest two days: SCD2 still sees a day's changes
+
+# Stages of the `stages` database, in order, with what their figures are a rate of:
+# "files:<source>" (that folder's bytes, the records the stage returns), "topic" (the
+# vitals topic's bytes), or "raw" (the whole raw layer: records and bytes it held).
+STAGE_PLAN: tuple[tuple[str, str], ...] = (
+    ("admissions_copy", "files:admissions"),
+    ("admissions_to_sql", "files:admissions"),
+    ("patients_load", "files:patients"),
+    ("admissions_load", "files:admissions"),
+    ("labs_load", "files:labs"),
+    ("vitals_consume_only", "topic"),
+    ("vitals_consume_copy", "topic"),
+    ("vitals_drain", "topic"),
+    ("gate_raw", "raw"),
+    ("dbt_build_silver", "raw"),
+    ("gate_silver", "raw"),
+    ("dbt_build_gold", "raw"),
+    ("gold_sql_direct", "raw"),
+    ("gate_gold", "raw"),
+    ("publish", "raw"),
+    ("dbt_full_refresh", "raw"),
+)
+BASELINES = {
+    "admissions_copy": "admissions_load",
+    "admissions_to_sql": "admissions_load",
+    "vitals_consume_only": "vitals_drain",
+    "vitals_consume_copy": "vitals_drain",
+    "gold_sql_direct": "dbt_build_gold",
+    "nightly_plain": "nightly_prefect",
+}
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages."""
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+class Bench:
+    """One `carehouse bench` run: its settings, folders and figures so far."""
+
+    def __init__(self, settings: Settings, *, scale: float, out_dir: Path, data_dir: Path) -> None:
+        self.settings = settings
+        self.scale = scale
+        self.out_dir = out_dir
+        self.data_dir = data_dir
+        self.stamp = out_dir.name
+        self.topic = f"bench-{self.stamp}"
+        self.end_date = date.today() - timedelta(days=1)
+        self.yearly = scale * 365 / DAYS  # a year's labs and vitals over DAYS days
+        self.results: dict[str, Any] = {"scale": scale, "stages": {}, "latency": {}}
+        self.databases: list[str] = []
+
+    def run_settings(self, name: str, topic: str | None = None) -> Settings:
+        """Settings of one of this run's databases (created fresh on first use)."""
+        database = f"{context.DATABASE_PREFIX}{name}"
+        if database not in self.databases:
+            context.fresh_database(self.settings, database)
+            self.databases.append(database)
+        return context.isolated(
+            self.settings,
+            database=database,
+            home=self.out_dir / "work" / name,
+            landing_dir=self.data_dir,
+            topic=topic or self.topic,
+        )
+
+    # ---- data ------------------------------------------------------------------------
+
+    def generate(self) -> None:
+        """The landing files and the topic's messages, timed."""
+        from carehouse.demo.admissions import generate_admissions
+        from carehouse.demo.labs import generate_labs
+        from carehouse.demo.patients import generate_patients
+        from carehouse.demo.vitals import produce_vitals
+
+        started = time.perf_counter()
+        # One hospital at the compressed scale for every feed, so the admissions' patients
+        # are the patient master's (the silver gate checks it).
+        generate_admissions(
+            self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS,
+            admissions_per_day=admissions_per_day(self.yearly), file_defects=False,
+        )  # fmt: skip
+        generate_patients(
+            self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
+        )
+        generate_labs(
+            self.data_dir, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
+        )
+        self.keep_latest_snapshots()
+        topic_settings = self.settings.model_copy(update={"vitals_topic": self.topic})
+        messages = produce_vitals(
+            topic_settings, seed=SEED, end_date=self.end_date, days=DAYS, scale=self.yearly
+        )
+        self.results["data"] = {
+            "generate_seconds": time.perf_counter() - started,
+            "days": DAYS,
+            "vitals_messages": messages,
+            **{
+                f"{source}_bytes": _folder_bytes(self.data_dir / source)
+                for source in ("admissions", "patients", "labs")
+            },
+        }
+
+    def keep_latest_snapshots(self) -> None:
+        """Only the last PATIENT_SNAPSHOTS daily patient-master snapshots stay in landing.
+
+        Each snapshot lists every registered patient, so the last one alone knows every
+        patient of the admissions and labs; thirty full snapshots would make the patient
+        master most of the batch (15M rows at scale 1) and not the 1M admissions.
+        """
+        snapshots = sorted((self.data_dir / "patients").glob("*.csv"))
+        for path in snapshots[:-PATIENT_SNAPSHOTS]:
+            path.unlink()
+
+    # ---- stages ----------------------------------------------------------------------
+
+    def stage(self, settings: Settings, name: str, unit: str) -> dict[str, Any]:
+        """Run one stage in a fresh process; record records/s, MB/s and memory."""
+        figures = context.run_stage(settings, name, self.data_dir, self.out_dir / "stages")
+        figures["loadavg_after"] = loadavg()
+        figures["baseline_of"] = BASELINES.get(name)
+        units = figures["rows"]
+        if unit.startswith("files:"):
+            figures["bytes"] = self.results["data"][f"{unit.removeprefix('files:')}_bytes"]
+        elif unit == "topic":
+            figures["bytes"] = self.results["data"].get("vitals_bytes", 0)
+        else:
+            records, size = self.raw_layer(settings)
+            figures |= {"units": units, "rows": records, "bytes": size}
+        if name.startswith("dbt_"):
+            figures["slowest_nodes"] = self.slowest_nodes(settings, name)
+        report.derive(figures)
+        self.results["stages"][name] = figures
+        return figures
+
+    def slowest_nodes(self, settings: Settings, name: str) -> list[list[object]]:
+        """Where a dbt stage spent its time: its slowest nodes (a copy of run_results kept)."""
+        target, _ = dbt_paths(settings)
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        shutil.copy(
+            target / "run_results.json", self.out_dir / "stages" / f"{name}.run_results.json"
+        )
+        timed = sorted(results, key=lambda r: -float(r.get("execution_time") or 0.0))
+        return [
+            [r["unique_id"], round(float(r.get("execution_time") or 0.0), 2)]
+            for r in timed[:SLOWEST]
+        ]
+
+    def raw_layer(self, settings: Settings) -> tuple[int, int]:
+        """Records and bytes held in raw: the input of every transform and gate."""
+        cached = self.results.get("raw_layer")
+        if cached is not None:
+            return int(cached[0]), int(cached[1])
+        records = size = 0
+        with connect(settings, "admin") as conn:
+            tables = conn.execute(
+                "select n.nspname, c.relname, pg_total_relation_size(c.oid)"
+                " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+                " where c.relkind in ('r', 'p') and n.nspname = any(%s)"
+                " and c.relname not like '\\_%%'",
+                (list(RAW_SCHEMAS),),
+            ).fetchall()
+            for schema, table, table_bytes in tables:
+                count = conn.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+                ).fetchone()
+                records += int(count[0]) if count else 0
+                size += int(table_bytes)
+        self.results["raw_layer"] = [records, size]
+        return records, size
+
+    def vitals_bytes(self, settings: Settings) -> None:
+        """The topic's message bytes, from the consume + COPY baseline's copy of it."""
+        with connect(settings, "admin") as conn:
+            row = conn.execute(
+                "select coalesce(sum(octet_length(message_value)), 0) from bench.vitals_copy"
+            ).fetchone()
+        self.results["data"]["vitals_bytes"] = int(row[0]) if row else 0
+
+    def run_stages(self) -> Settings:
+        """The nightly's stages and the baselines, one fresh process each."""
+        stages = self.run_settings("stages")
+        for name, unit in STAGE_PLAN:
+            if name == "vitals_drain":
+                self.vitals_bytes(stages)
+                for earlier in ("vitals_consume_only", "vitals_consume_copy"):
+                    self.results["stages"][earlier]["bytes"] = self.results["data"]["vitals_bytes"]
+                    report.derive(self.results["stages"][earlier])
+            self.stage(stages, name, unit)
+            if name == "vitals_drain":
+                self.raw_layer(stages)  # every source is in raw now
+        new_day = self.feed_new_day(stages)
+        figures = self.stage(stages, "dbt_incremental", "raw")
+        figures["rows"] = new_day
+        report.derive(figures)
+        return stages
+
+    def feed_new_day(self, settings: Settings) -> int:
+        """One more day of labs and vitals after the data, loaded (untimed)."""
+        from carehouse.demo.labs import generate_labs
+        from carehouse.demo.vitals import produce_vitals
+        from carehouse.ingest.labs import load_labs
+        from carehouse.ingest.vitals import drain_vitals
+
+        day = self.end_date + timedelta(days=1)
+        folder = self.out_dir / "work" / "new-day"
+        generate_labs(folder, seed=SEED + 1, end_date=day, days=1, scale=self.yearly,
+                      file_defects=False)  # fmt: skip
+        labs = load_labs(settings, folder / "labs").received
+        day_settings = settings.model_copy(update={"vitals_topic": f"{self.topic}-day"})
+        produce_vitals(day_settings, seed=SEED + 1, end_date=day, days=1, scale=self.yearly)
+        return labs + drain_vitals(day_settings, until_caught_up=True).received
+
+    # ---- the whole nightly, and latency ----------------------------------------------
+
+    def run_nightlies(self) -> None:
+        """The nightly as plain calls, then through Prefect, each on a fresh database."""
+        for name in ("nightly_plain", "nightly_prefect"):
+            settings = self.run_settings(name.removeprefix("nightly_"))
+            self.stage(settings, name, "files:admissions")
+            self.results["stages"][name]["bytes"] = self.batch_bytes()
+            report.derive(self.results["stages"][name])
+
+    def batch_bytes(self) -> int:
+        """Bytes a nightly reads: every landing file and the topic."""
+        data = self.results["data"]
+        return int(sum(data[f"{s}_bytes"] for s in ("admissions", "patients", "labs", "vitals")))
+
+    def run_latency(self, stages: Settings, rates: tuple[float, ...], seconds: float) -> None:
+        """Latency per rate, idle (loaded warehouse), then while a nightly batch runs."""
+        self.results["latency"]["idle"] = self._latency_series(stages, "idle", rates, seconds)
+        busy = self.run_settings("busy")
+        out = self.out_dir / "stages" / "nightly_background.json"
+        background = context.start_stage(busy, "nightly_prefect", self.data_dir, out)
+        try:
+            series = self._latency_series(
+                stages, "busy", rates, seconds, running=lambda: background.poll() is None
+            )
+        finally:
+            figures = context.finish_stage(background, "nightly_background", out)
+        figures |= {"stage": "nightly_background", "loadavg_after": loadavg()}
+        report.derive(figures)
+        self.results["latency"]["busy"] = series
+        self.results["latency"]["busy_nightly"] = figures
+
+    def _latency_series(
+        self,
+        stages: Settings,
+        mode: str,
+        rates: tuple[float, ...],
+        seconds: float,
+        running: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        series: dict[str, Any] = {}
+        for rate in rates:
+            label = f"{rate:g}"
+            settings = stages.model_copy(update={"vitals_topic": f"{self.topic}-{mode}-{label}"})
+            work = self.out_dir / "work" / f"latency-{mode}-{label}"
+            figures = latency.measure_latency(settings, rate=rate, seconds=seconds, work_dir=work)
+            figures["loadavg_after"] = loadavg()
+            if running is not None:
+                figures["nightly_running_at_end"] = running()
+            series[label] = figures
+        return series
+
+    # ---- the machine -----------------------------------------------------------------
+
+    def describe_machine(self) -> None:
+        """Cores, memory, load and the versions that matter."""
+        memory_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        with connect(self.settings, "admin") as conn:
+            row = conn.execute("show server_version").fetchone()
+        versions = {
+            "postgres": str(row[0]) if row else "unknown",
+            "python": platform.python_version(),
+        }
+        for package in ("dbt-core", "dbt-postgres", "dlt", "prefect", "soda-core", "psycopg",
+                        "confluent-kafka", "pandas", "sqlalchemy"):  # fmt: skip
+            versions[package] = version(package)
+        self.results["machine"] = {
+            "cores": os.cpu_count(),
+            "memory_gib": round(memory_kib / 1024 / 1024, 1),
+            "platform": platform.platform(),
+            "loadavg_start": loadavg(),
+        }
+        self.results["versions"] = versions
+
+    def cleanup(self) -> None:
+        """Drop this run's databases."""
+        for database in self.databases:
+            context.drop_database(self.settings, database)
+
+
+def run_bench(
+    settings: Settings,
+    *,
+    scale: float,
+    out_dir: Path,
+    rates: tuple[float, ...] = DEFAULT_RATES,
+    latency_seconds: float = DEFAULT_LATENCY_SECONDS,
+    keep_databases: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The whole benchmark; writes results.json, results.md and bench.png into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="carehouse-bench-") as tmp:
+        bench = Bench(settings, scale=scale, out_dir=out_dir, data_dir=Path(tmp))
+        bench.describe_machine()
+        started = time.perf_counter()
+        try:
+            log(f"bench: generating scale {scale:g} data")
+            bench.generate()
+            log("bench: stages and baselines")
+            stages = bench.run_stages()
+            log("bench: the whole nightly, plain and through Prefect")
+            bench.run_nightlies()
+            log("bench: vitals latency, idle and during a nightly")
+            bench.run_latency(stages, rates, latency_seconds)
+        finally:
+            if not keep_databases:
+                bench.cleanup()
+        results = bench.results
+    results["seconds"] = time.perf_counter() - started
+    results["machine"]["loadavg_end"] = loadavg()
+    results["at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    report.finish(results, out_dir)
+    return results
