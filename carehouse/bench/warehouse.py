@@ -40,9 +40,7 @@ SELECTION = ["--select", *(f"+{fact}" for fact in FACTS)]
 # minute after it was taken, a lab file the morning after its date (the date in its name).
 # The order of the lab versions of one observation is kept: later files, later instants.
 _SPREAD_INGESTION = (
-    sql.SQL(
-        "update raw_vitals.vitals set _ingested_at = observed_at + interval '1 minute'"
-    ),
+    sql.SQL("update raw_vitals.vitals set _ingested_at = observed_at + interval '1 minute'"),
     sql.SQL(
         "update raw_labs.observations set _ingested_at ="
         " cast(substring(_source_file from '(\\d{4}-\\d{2}-\\d{2})') as date)"
@@ -66,7 +64,7 @@ class RunFigures:
 
     @property
     def overhead_seconds(self) -> float:
-        """dbt's own cost outside the nodes: start-up, parse, connection, relation cache."""
+        """The cost of dbt itself outside the nodes: start-up, parse, connection, relation cache."""
         return self.wall_seconds - self.node_seconds
 
 
