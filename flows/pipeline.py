@@ -32,6 +32,7 @@ from flows.artifacts import publish_run_artifacts
 from flows.tasks import (
     build_gold_next_task,
     build_silver_task,
+    build_vitals_staging_task,
     count_rows_task,
     freshness_task,
     gate_task,
@@ -119,6 +120,8 @@ def _steps(
     with ExitStack() as warehouse:
         with record.step("wait-warehouse"):
             warehouse.enter_context(warehouse_guard(settings))
+        with record.step("build-vitals-staging"):
+            build_vitals_staging_task(settings, run_id, full_refresh=full_refresh)
         with record.step("build-silver"):
             silver = build_silver_task(settings, run_id, full_refresh=full_refresh)
         _gate(settings, record, summary, "silver")

@@ -45,9 +45,13 @@ GOLD_NEXT_VARS = '{"gold_schema": "gold_next"}'
 # view it reads (built by the silver build; by the refresh only before any silver build).
 RUN_AUDIT_MODEL = "pipeline_run_audit"
 RUN_AUDIT_STAGING = ("staging", "stg_audit__pipeline_runs")
-# The gold models the vitals stream refreshes after each micro-batch. One constant: when
-# the chain carries the `vitals_stream` tag this becomes ("tag:vitals_stream",).
-VITALS_STREAM_SELECTOR: tuple[str, ...] = ("fct_vitals", "news2_alerts")
+# The models the vitals stream refreshes after each micro-batch: the incremental staging
+# table that de-duplicates raw vitals and gold.fct_vitals (news2_alerts is a view over it).
+VITALS_STREAM_SELECTOR: tuple[str, ...] = ("tag:vitals_stream",)
+# The stream's staging table is written by the stream and by the nightly: the nightly builds
+# it in a step of its own under the gold lock (never beside a stream refresh), and its
+# silver build leaves it out.
+VITALS_STREAM_STAGING = ("--select", "tag:vitals_stream", "--exclude", GOLD_MODELS)
 
 
 @task(
@@ -80,7 +84,19 @@ def drain_task(settings: Settings, duration: float | None = None) -> DrainSummar
 def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = False) -> DbtResult:
     """Dbt build of seeds, staging, quarantine, snapshots and silver: everything but gold."""
     refresh = ["--full-refresh"] if full_refresh else []
-    return run_dbt(settings, ["build", "--exclude", GOLD_MODELS, *refresh], lane=lane)
+    return run_dbt(
+        settings, ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream", *refresh], lane=lane
+    )
+
+
+@task(name="build-vitals-staging", cache_policy=NO_CACHE)
+def build_vitals_staging_task(
+    settings: Settings, lane: str, *, full_refresh: bool = False
+) -> DbtResult:
+    """Build (and test) the vitals stream's staging table, excluding a stream refresh."""
+    refresh = ["--full-refresh"] if full_refresh else []
+    with gold_guard(settings):
+        return run_dbt(settings, ["build", *VITALS_STREAM_STAGING, *refresh], lane=lane)
 
 
 @task(name="build-gold-next", cache_policy=NO_CACHE)

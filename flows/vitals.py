@@ -4,8 +4,8 @@ One drain runs in a background thread for the whole flow run (one consumer, star
 the flow's own loop watches the drain's committed offsets in the database and, as soon as
 they move, refreshes the stream's gold models with dbt running in this process against a
 manifest parsed once at the start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess
-per refresh, seconds slower) (``VITALS_STREAM_SELECTOR``: raw vitals ->
-``gold.fct_vitals`` -> ``gold.news2_alerts``) incrementally, straight in gold. There is no
+per refresh, seconds slower) (``VITALS_STREAM_SELECTOR``: the de-duplicating
+staging table -> ``gold.fct_vitals``, under the view ``gold.news2_alerts``) incrementally, straight in gold. There is no
 gate before that write: ``fct_vitals``' enforced contract constraints reject bad rows (the
 refresh fails, naming the model), and the next nightly's gold gate still verifies all of
 gold, stream tables included. Each refresh holds the gold lock, so it never lands between
@@ -15,7 +15,9 @@ A refresh waits for gold to exist: until the first nightly has built it, the str
 drains (the nightly then builds the chain from raw).
 
 Runs until stopped (cancel the flow run: a batch not yet committed rolls back and is drained
-again by the next run; Ctrl-C in the foreground commits the batch in hand first), for
+again by the next run; Ctrl-C in the foreground commits the batch in hand first; SIGTERM,
+e.g. from a process manager, stops the drain, commits its batch and refreshes gold one last
+time), for
 ``duration`` seconds, or, with ``until_caught_up``, until every partition reached the end of
 its log once (what `carehouse run` uses).
 """
@@ -23,9 +25,12 @@ its log once (what `carehouse run` uses).
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 import psycopg
 from prefect import flow
@@ -122,6 +127,22 @@ def _committed_offsets(conn: psycopg.Connection, topic: str, partitions: int) ->
     return sum(read_positions(conn, topic, range(partitions)).values())
 
 
+def _stop_on_sigterm(stop: threading.Event) -> Any:
+    """On SIGTERM stop gracefully: the drain commits its batch and gold gets a last refresh.
+
+    Only in the main thread (where Python runs signal handlers); returns the handler it
+    replaced (Prefect's, which marks the run crashed) so it can be put back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("vitals stream: SIGTERM, stopping after the batch in hand")
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, handle)
+
+
 def _gold_exists(conn: psycopg.Connection) -> bool:
     """True once a nightly built gold.fct_vitals (the catalog: the loader cannot use gold)."""
     return relation_exists(conn, "gold", "fct_vitals")
@@ -149,6 +170,8 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
             deadline=None if duration is None else started + duration,
         )
         drain.start()
+        previous = _stop_on_sigterm(drain.stop)
+        log.info("vitals stream ready: draining %s", settings.vitals_topic)
         try:
             while True:
                 finished = not drain.is_alive()
@@ -168,6 +191,8 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
             # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
             drain.stop.set()
             drain.join()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     if drain.error is not None:
         raise drain.error
     summary.drains = drain.summaries
