@@ -2,14 +2,14 @@
 
 One drain runs in a background thread for the whole flow run (one consumer, started once);
 the flow's own loop watches the drain's committed offsets in the database and, as soon as
-they move, refreshes the stream's gold models with dbt running in this process against a
-manifest parsed once at the start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess
-per refresh, seconds slower) (``VITALS_STREAM_SELECTOR``: the de-duplicating
-staging table -> ``gold.fct_vitals``, under the view ``gold.news2_alerts``) incrementally, straight in gold. There is no
-gate before that write: ``fct_vitals``' enforced contract constraints reject bad rows (the
-refresh fails, naming the model), and the next nightly's gold gate still verifies all of
-gold, stream tables included. Each refresh holds the gold lock, so it never lands between
-a nightly's copy of gold into gold_next and its publish.
+they move, refreshes the stream's models (``VITALS_STREAM_SELECTOR``: the de-duplicating
+staging table and ``gold.fct_vitals``, under the view ``gold.news2_alerts``) incrementally,
+straight in gold, with dbt running in this process against a manifest parsed once at the
+start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess per refresh, seconds
+slower). There is no gate before that write: ``fct_vitals``' enforced contract constraints
+reject bad rows (the refresh fails, naming the model), and the next nightly's gold gate
+still verifies all of gold, stream tables included. Each refresh holds the gold lock, so it
+never lands between a nightly's copy of gold into gold_next and its publish.
 
 A refresh waits for gold to exist: until the first nightly has built it, the stream only
 drains (the nightly then builds the chain from raw).
