@@ -3,15 +3,16 @@
     incremental: each build takes the runs recorded (inserted or updated) since the newest
     recorded_at already here, less incremental_lookback_hours, and replaces them by run_id,
     so a run recorded as running and later as finished ends as one row with its final state.
-    New columns are appended to an existing table (raw_gate_outcome and failed_step came
-    later), so upgrading needs no full refresh.
+    A change of its columns fails the build, as for every gold model; every row comes from
+    audit.pipeline_runs, so `dbt run --full-refresh --select pipeline_run_audit` rebuilds it
+    without losing a run.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key='run_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
+        on_schema_change='fail',
     )
 }}
 {%- set sources = ['admissions', 'patients', 'labs', 'vitals'] -%}
