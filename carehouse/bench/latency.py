@@ -82,6 +82,7 @@ class _Poller:
     alerts_seen: set[str] = field(default_factory=set)
     alerts: list[float] = field(default_factory=list)
     unmatched_alerts: int = 0
+    alerts_view_missing: int = 0  # polls that found no gold.news2_alerts
 
     def poll(self, conn: psycopg.Connection) -> None:
         snapshot = time.time()
@@ -102,7 +103,8 @@ class _Poller:
             self.produced_at[key] = min(produced, self.produced_at.get(key, produced))
         exists = conn.execute("select to_regclass('gold.news2_alerts') is not null").fetchone()
         if not (exists and exists[0]):
-            return  # a full refresh dropped the view; the next stream refresh makes it again
+            self.alerts_view_missing += 1  # reported: alerts cannot show while it is gone
+            return
         alerts = conn.execute(
             "select observation_set_id, device_id, observed_at from gold.news2_alerts"
             " where observed_at >= %s",
@@ -237,6 +239,7 @@ def measure_latency(
         "news2_alerts": percentiles(poller.alerts),
         "alerts": len(poller.alerts),
         "unmatched_alerts": poller.unmatched_alerts,
+        "polls_without_alerts_view": poller.alerts_view_missing,
         **_flow_summary(log),
     }
 

@@ -251,7 +251,25 @@ class Bench:
         figures = self.stage(stages, "dbt_incremental", "raw")
         figures["rows"] = new_day
         report.derive(figures)
+        self.restore_fact_views(stages)
         return stages
+
+    def restore_fact_views(self, settings: Settings) -> None:
+        """Re-create the views on the facts that the full refresh dropped (untimed).
+
+        The facts' `--full-refresh` replaced gold.fct_vitals in place, and Postgres dropped
+        the views over it (gold.news2_alerts among them) with the old table. A nightly never
+        does that (it rebuilds in gold_next and publishes); the latency runs next need the
+        warehouse as a nightly leaves it, alerts view included.
+        """
+        from carehouse.transform import run_dbt
+
+        facts = ("fct_vitals", "fct_lab_results")
+        run_dbt(
+            settings,
+            ["run", "--select", *(f"{fact}+" for fact in facts), "--exclude", *facts],
+            lane=LANE,
+        )
 
     def feed_new_day(self, settings: Settings) -> int:
         """One more day of labs and vitals after the data, loaded (untimed)."""

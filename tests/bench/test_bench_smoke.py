@@ -145,6 +145,8 @@ def test_latency_idle_and_busy(bench_run: tuple[Path, Any]) -> None:
         # The flow exited 0 after SIGTERM: its last refresh put everything it drained in gold.
         assert run["gold_refreshed_after_last"] is True
         assert run["flow_loaded"] == run["raw_rows"] > 0
+        # The alerts view was there on every poll (no alert could be missed for want of it).
+        assert run["polls_without_alerts_view"] == 0
         assert run["refresh_cycles"] >= 1 and run["refresh_mean_seconds"] > 0
         assert set(run["raw"]) == set(run["news2_alerts"]) == {"p50", "p95", "p99"}
         assert run["raw"]["p50"] is not None and run["raw"]["p50"] > 0
