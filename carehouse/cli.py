@@ -329,6 +329,14 @@ def bench(
     keep_databases: Annotated[
         bool, typer.Option("--keep-databases", help="Keep the carehouse_bench_* databases.")
     ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="One whole nightly, not three: no plain nightly, no Prefect overhead"
+            " (marked 'not measured: quick run'); the Prefect nightly is the busy batch.",
+        ),
+    ] = False,
 ) -> None:
     """Every nightly stage beside its baseline, Prefect's overhead, vitals latency.
 
@@ -359,6 +367,7 @@ def bench(
             rates=rates,
             latency_seconds=latency_seconds,
             keep_databases=keep_databases,
+            quick=quick,
             log=typer.echo,
         )
     except EXPECTED_FAILURES as err:

@@ -1,20 +1,26 @@
-"""Vitals latency: produce at a set rate, record when each message shows in raw and in gold.
+"""Vitals latency of the deployed stream: the `vitals` flow, fed at a set rate.
 
-Three processes work while this one polls: the stream (`carehouse demo vitals
---rate N --duration S`, which stamps every message with the broker timestamp
-of its production), and the gold refresher (drain until caught up, then
-`dbt run` of the stream's models, over and over). The poller records, per
-message, the first poll whose snapshot holds it: in `raw_vitals.vitals`, keyed
-by its Kafka coordinates, and, for the ones that raise an alert, in
+Two processes work while this one polls: the `vitals` flow (`carehouse vitals`
+in the foreground, as deployed: a drain thread for the whole run and an
+in-process dbt session refreshing `tag:vitals_stream` whenever the committed
+offsets move), and the stream (`carehouse demo vitals --rate N --duration S`,
+which stamps every message with the broker timestamp of its production). The
+producer starts only once the flow logged `vitals stream ready`, so the flow's
+start-up (Prefect, dbt's parse) is not counted as latency. The poller records,
+per message, the first poll whose snapshot holds it: in `raw_vitals.vitals`,
+keyed by its Kafka coordinates, and, for the ones that raise an alert, in
 `gold.news2_alerts`, matched back to their raw row by device and observation
-time. Latency = that snapshot's wall time - the production timestamp, one
-clock (same machine), polled every `POLL_SECONDS`.
+time. Latency = that snapshot's wall time - the production timestamp, one clock
+(same machine), polled every `POLL_SECONDS`. Once every sent message is in raw
+or the dead letters, the flow gets SIGTERM: it stops its drain, refreshes gold
+one last time and exits 0; polling goes on until it has exited, then once more.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -39,41 +45,18 @@ from dlt_sources.vitals.settings import (
 )
 
 POLL_SECONDS = 0.25
-STREAM_MODELS = ["fct_vitals", "news2_alerts"]
 PERCENTILES = (50, 95, 99)
+READY_SECONDS = 600.0  # the flow's start-up (Prefect, dbt parse) on a loaded machine
 SETTLE_SECONDS = 300.0  # after the stream ends: time allowed for the last messages to show
-
-
-def refresh_gold(settings: Settings) -> int:
-    """One micro-batch: drain the topic until caught up, then rebuild the stream's gold models.
-
-    SWITCH POINT for the Prefect `vitals` flow (branch `orch`, flows/vitals.py): at merge
-    this body becomes `return vitals(until_caught_up=True).loaded` (`from flows.vitals
-    import vitals`): the flow drains until caught up and refreshes its gold chain whenever
-    the committed offsets moved, so each cycle here is one flow run, as deployed.
-    """
-    from carehouse.ingest.vitals import drain_vitals
-    from carehouse.transform import run_dbt
-
-    drained = drain_vitals(settings, until_caught_up=True).received
-    run_dbt(settings, ["run", "--select", *STREAM_MODELS])
-    return drained
-
-
-def refresher_main(argv: Sequence[str]) -> int:
-    """`python -m carehouse.bench.latency STOP_FILE PROGRESS_FILE`: refresh until told to stop.
-
-    Each finished cycle appends one JSON line (wall start, wall end, messages drained).
-    """
-    stop, progress = Path(argv[0]), Path(argv[1])
-    settings = Settings()
-    while not stop.exists():
-        started = time.time()
-        drained = refresh_gold(settings)
-        line = {"started": started, "finished": time.time(), "drained": drained}
-        with progress.open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
-    return 0
+READY_LINE = "vitals stream ready: draining "
+# The flow's last line, `VitalsSummary.one_line()` (printed by `carehouse vitals`).
+SUMMARY = re.compile(
+    r"vitals: ([\d,]+) messages loaded, ([\d,]+) quarantined, (\d+) gold refreshes"
+    r" \(mean ([\d.]+)s\) in ([\d.]+)s"
+)
+# Root at INFO: `flows.vitals` logs its ready line at INFO, and Prefect's logging
+# configuration (which the flow run applies) keeps the root logger at WARNING.
+FLOW_LOGGING = {"PREFECT_LOGGING_ROOT_LEVEL": "INFO"}
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:
@@ -99,6 +82,7 @@ class _Poller:
     alerts_seen: set[str] = field(default_factory=set)
     alerts: list[float] = field(default_factory=list)
     unmatched_alerts: int = 0
+    alerts_view_missing: int = 0  # polls that found no gold.news2_alerts
 
     def poll(self, conn: psycopg.Connection) -> None:
         snapshot = time.time()
@@ -119,7 +103,8 @@ class _Poller:
             self.produced_at[key] = min(produced, self.produced_at.get(key, produced))
         exists = conn.execute("select to_regclass('gold.news2_alerts') is not null").fetchone()
         if not (exists and exists[0]):
-            return  # a full refresh dropped the view; the next stream refresh makes it again
+            self.alerts_view_missing += 1  # reported: alerts cannot show while it is gone
+            return
         alerts = conn.execute(
             "select observation_set_id, device_id, observed_at from gold.news2_alerts"
             " where observed_at >= %s",
@@ -145,12 +130,6 @@ class _Poller:
         return int(row[0]) if row else 0
 
 
-def _cycles(progress: Path) -> list[dict[str, float]]:
-    if not progress.exists():
-        return []
-    return [json.loads(line) for line in progress.read_text().splitlines() if line]
-
-
 def _sent(stream: subprocess.Popen[str]) -> int:
     output, _ = stream.communicate()
     if stream.returncode != 0:
@@ -162,27 +141,61 @@ def _sent(stream: subprocess.Popen[str]) -> int:
     raise RuntimeError(f"vitals stream printed no count:\n{output[-2000:]}")
 
 
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+def _wait_ready(flow: subprocess.Popen[bytes], log: Path, topic: str) -> float:
+    """Wait for the flow's `vitals stream ready` line; the seconds it took to start."""
+    started = time.monotonic()
+    deadline = started + READY_SECONDS
+    while time.monotonic() < deadline:
+        if f"{READY_LINE}{topic}" in log.read_text(errors="replace"):
+            return time.monotonic() - started
+        if flow.poll() is not None:
+            raise RuntimeError(f"vitals flow exited {flow.returncode} before ready:\n{_tail(log)}")
+        time.sleep(POLL_SECONDS)
+    raise RuntimeError(f"vitals flow not ready after {READY_SECONDS:.0f}s:\n{_tail(log)}")
+
+
+def _flow_summary(log: Path) -> dict[str, Any]:
+    """Refresh figures from the flow's summary line: a count and a mean, nothing finer."""
+    found = SUMMARY.search(log.read_text(errors="replace"))
+    if found is None:
+        raise RuntimeError(f"vitals flow printed no summary line:\n{_tail(log)}")
+    return {
+        "flow_loaded": int(found[1].replace(",", "")),
+        "flow_quarantined": int(found[2].replace(",", "")),
+        "refresh_cycles": int(found[3]),
+        "refresh_mean_seconds": float(found[4]),
+        "flow_seconds": float(found[5]),
+        "refresh_figures_from": "the vitals flow's summary line (count and mean only)",
+    }
+
+
 def measure_latency(
     settings: Settings, *, rate: float, seconds: float, work_dir: Path
 ) -> dict[str, Any]:
-    """Stream `rate` msg/s for `seconds` into this run's topic; latency to raw and to alerts."""
+    """Stream `rate` msg/s for `seconds` through the `vitals` flow; latency to raw and alerts.
+
+    Gold must exist in `settings`' database: until a nightly built it the flow only drains.
+    """
     from carehouse.ingest.vitals import ensure_topic
 
     ensure_topic(settings)
     work_dir.mkdir(parents=True, exist_ok=True)
-    stop, progress = work_dir / "stop", work_dir / "cycles.jsonl"
-    stop.unlink(missing_ok=True)
-    progress.unlink(missing_ok=True)
-    env = run_environment(settings)
-    with (work_dir / "refresher.log").open("w") as log:
-        refresher = subprocess.Popen(
-            [sys.executable, "-m", "carehouse.bench.latency", str(stop), str(progress)],
+    log = work_dir / "vitals_flow.log"
+    env = run_environment(settings) | FLOW_LOGGING
+    with log.open("w") as out:
+        flow = subprocess.Popen(
+            [sys.executable, "-m", "carehouse.cli", "vitals"],
             env=env,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     try:
+        ready_seconds = _wait_ready(flow, log, settings.vitals_topic)
         with connect(settings, "admin", autocommit=True) as conn:
             now = conn.execute("select now()").fetchone()
             assert now is not None
@@ -199,65 +212,58 @@ def measure_latency(
                 time.sleep(POLL_SECONDS)
             stream_seconds = time.monotonic() - started
             sent = _sent(stream)
-            caught_up, settled = _settle(conn, poller, sent, progress, refresher)
+            accounted = _until_accounted(conn, poller, sent, flow)
+            stopped = _stop_flow(conn, poller, flow)
+            poller.poll(conn)  # once more: the flow's last refresh is in
             dead = poller.dead_letters(conn)
     finally:
-        stop.touch()
-        try:
-            refresher.wait(timeout=SETTLE_SECONDS)
-        except subprocess.TimeoutExpired:
-            refresher.kill()
-            raise
-    if refresher.returncode not in (0, None):
-        raise RuntimeError(f"gold refresher failed; see {work_dir / 'refresher.log'}")
-    cycles = _cycles(progress)
-    durations = [c["finished"] - c["started"] for c in cycles]
+        if flow.poll() is None:
+            flow.kill()
+            flow.wait()
+    if flow.returncode != 0:
+        raise RuntimeError(f"vitals flow failed (exit {flow.returncode}):\n{_tail(log)}")
     return {
         "rate_target": rate,
         # The stream paces itself over `seconds` from its own start (after its imports).
         "rate_achieved": sent / seconds,
         "stream_process_seconds": stream_seconds,
         "seconds": seconds,
+        "flow_ready_seconds": ready_seconds,
         "sent": sent,
         "raw_rows": len(poller.raw),
         "dead_letters": dead,
-        "all_accounted": caught_up,
-        "gold_refreshed_after_last": settled,
+        "all_accounted": accounted,
+        # The flow exits 0 after SIGTERM only once gold holds everything it committed.
+        "gold_refreshed_after_last": stopped,
         "raw": percentiles(poller.raw),
         "news2_alerts": percentiles(poller.alerts),
         "alerts": len(poller.alerts),
         "unmatched_alerts": poller.unmatched_alerts,
-        "refresh_cycles": len(cycles),
-        "refresh_cycle_seconds": percentiles(durations),
+        "polls_without_alerts_view": poller.alerts_view_missing,
+        **_flow_summary(log),
     }
 
 
-def _settle(
-    conn: psycopg.Connection,
-    poller: _Poller,
-    sent: int,
-    progress: Path,
-    refresher: subprocess.Popen[bytes],
-) -> tuple[bool, bool]:
-    """Poll until every message is in raw or dead letters and gold was refreshed after that.
-
-    Returns (every message accounted for, a refresh ran after the last one); gives up
-    after SETTLE_SECONDS, and the figures say which did not happen.
-    """
+def _until_accounted(
+    conn: psycopg.Connection, poller: _Poller, sent: int, flow: subprocess.Popen[bytes]
+) -> bool:
+    """Poll until every sent message is in raw or the dead letters (False: gave up)."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    accounted_at: float | None = None
-    while time.monotonic() < deadline and refresher.poll() is None:
+    while time.monotonic() < deadline and flow.poll() is None:
         poller.poll(conn)
-        if accounted_at is None and len(poller.raw) + poller.dead_letters(conn) >= sent:
-            accounted_at = time.time()
-        if accounted_at is not None and any(
-            c["started"] >= accounted_at for c in _cycles(progress)
-        ):
-            poller.poll(conn)
-            return True, True
+        if len(poller.raw) + poller.dead_letters(conn) >= sent:
+            return True
         time.sleep(POLL_SECONDS)
-    return accounted_at is not None, False
+    return False
 
 
-if __name__ == "__main__":
-    sys.exit(refresher_main(sys.argv[1:]))
+def _stop_flow(conn: psycopg.Connection, poller: _Poller, flow: subprocess.Popen[bytes]) -> bool:
+    """SIGTERM the flow and poll until it exits (its last refresh); True when it exited 0."""
+    if flow.poll() is not None:
+        return False  # it stopped on its own: the caller reports its exit code
+    flow.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while flow.poll() is None and time.monotonic() < deadline:
+        poller.poll(conn)
+        time.sleep(POLL_SECONDS)
+    return flow.poll() == 0

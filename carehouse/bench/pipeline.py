@@ -24,6 +24,9 @@ DIRECT_SCHEMA = "bench_direct"
 TO_SQL_CHUNK = 10_000
 # The large facts and everything upstream of them: full refresh vs one new day.
 FACTS_SELECTION = ["--select", "+fct_vitals", "+fct_lab_results"]
+# Every dbt stage runs in this lane (its own target under the run's home), as the nightly
+# runs in its flow run's: the gold build reads the silver build's manifest from it.
+LANE = "bench"
 
 
 def run_id(kind: str) -> str:
@@ -158,17 +161,26 @@ def _checks(result: Any) -> int:
 
 
 def dbt_build_silver(settings: Settings, data_dir: Path) -> int:
-    """Seeds, staging, quarantine, snapshots and silver, with their tests (the first build)."""
-    from flows.tasks import build_silver_task
+    """The nightly's two silver steps, with their tests (the first build).
 
-    return len(build_silver_task.fn(settings).nodes)
+    The vitals stream's staging table, then seeds, staging, quarantine, snapshots, silver.
+    """
+    from flows.tasks import build_silver_task, build_vitals_staging_task
+
+    staging = build_vitals_staging_task.fn(settings, LANE)
+    return len(staging.nodes) + len(build_silver_task.fn(settings, LANE).nodes)
 
 
 def dbt_build_gold(settings: Settings, data_dir: Path) -> int:
     """The marts into gold_next, with their tests (the first build: no incremental state)."""
+    from carehouse.transform import DbtResult
     from flows.tasks import build_gold_next_task
 
-    return len(build_gold_next_task.fn(settings).nodes)
+    # The task reads only the silver build's target (its manifest); that build ran in the
+    # previous stage's process, in the same lane.
+    target, logs = dbt_paths(settings, LANE)
+    silver = DbtResult(("build",), 0, 0.0, (), target, logs)
+    return len(build_gold_next_task.fn(settings, silver, LANE).nodes)
 
 
 def publish(settings: Settings, data_dir: Path) -> int:
@@ -182,14 +194,14 @@ def dbt_full_refresh(settings: Settings, data_dir: Path) -> int:
     """The large facts and their upstream models rebuilt from scratch."""
     from carehouse.transform import run_dbt
 
-    return len(run_dbt(settings, ["run", *FACTS_SELECTION, "--full-refresh"]).nodes)
+    return len(run_dbt(settings, ["run", *FACTS_SELECTION, "--full-refresh"], lane=LANE).nodes)
 
 
 def dbt_incremental(settings: Settings, data_dir: Path) -> int:
     """The same selection, incrementally, after one new day arrived."""
     from carehouse.transform import run_dbt
 
-    return len(run_dbt(settings, ["run", *FACTS_SELECTION]).nodes)
+    return len(run_dbt(settings, ["run", *FACTS_SELECTION], lane=LANE).nodes)
 
 
 def gold_sql_direct(settings: Settings, data_dir: Path) -> int:
@@ -199,7 +211,7 @@ def gold_sql_direct(settings: Settings, data_dir: Path) -> int:
     becomes a table (or a view, for views) in a scratch schema, reading the
     same upstream relations dbt read. Returns the rows written.
     """
-    target, _ = dbt_paths(settings)
+    target, _ = dbt_paths(settings, LANE)
     manifest = json.loads((target / "manifest.json").read_text())
     results = json.loads((target / "run_results.json").read_text())["results"]
     rows = 0
@@ -241,12 +253,15 @@ def nightly_plain(settings: Settings, data_dir: Path) -> int:
     Drain, then the nightly's steps as plain calls of the functions its tasks
     wrap, in the flow's order. Returns the records loaded.
     """
+    from carehouse.business_day import yesterday
     from carehouse.ingest.batch import BATCH_SOURCES
     from carehouse.ingest.vitals import drain_vitals
     from flows.tasks import (
         build_gold_next_task,
         build_silver_task,
+        build_vitals_staging_task,
         count_rows_task,
+        freshness_task,
         gate_task,
         load_task,
         publish_task,
@@ -254,14 +269,17 @@ def nightly_plain(settings: Settings, data_dir: Path) -> int:
 
     drained = drain_vitals(settings, until_caught_up=True).received
     run = run_id("plain")
-    loads = [load_task.fn(settings, source) for source in BATCH_SOURCES]
+    day = yesterday(settings.hospital_timezone)
+    loads = [load_task.fn(settings, source, day, run) for source in BATCH_SOURCES]
     load_ids = {f"{load.source}_load_id": load.load_id for load in loads if load.load_id}
     gate_task.fn(settings, "raw", run, variables=load_ids)
-    build_silver_task.fn(settings)
+    build_vitals_staging_task.fn(settings, run)
+    silver = build_silver_task.fn(settings, run)
     gate_task.fn(settings, "silver", run)
-    build_gold_next_task.fn(settings)
+    build_gold_next_task.fn(settings, silver, run)
     gate_task.fn(settings, "gold", run, schema="gold_next")
     publish_task.fn(settings, run)
+    freshness_task.fn(settings)
     count_rows_task.fn(settings)
     return drained + sum(load.received for load in loads)
 
