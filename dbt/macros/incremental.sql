@@ -1,20 +1,23 @@
 {#-
     The incremental watermark of a model that carries an `ingested_at` column: the newest
-    ingestion instant it already holds, less incremental_lookback_hours (a drain or load
-    transaction that started earlier but committed later is not missed); `-infinity` while
+    ingestion instant it already holds, less a lookback (a drain or load transaction that
+    started earlier but committed later is not missed): incremental_lookback_hours, or the
+    `lookback` interval given (the vitals stream's short one); `-infinity` while
     the model is empty. Read when the model runs (from the index on ingested_at) and inlined
     as a literal: the planner then sees how few rows lie past it and reads them by index,
     where a subquery's value is unknown at planning time and a third of the table is
     assumed, so the whole table would be scanned.
 -#}
-{%- macro ingestion_watermark(relation=none) -%}
+{%- macro ingestion_watermark(relation=none, lookback=none) -%}
     {%- set relation = relation if relation is not none else this -%}
+    {%- set lookback = lookback if lookback is not none
+        else var("incremental_lookback_hours") ~ ' hours' -%}
     {%- if execute -%}
         {%- set query -%}
             select coalesce(
                 to_char(
                     max(already_built.ingested_at) at time zone 'UTC'
-                    - interval '{{ var("incremental_lookback_hours") }} hours',
+                    - interval '{{ lookback }}',
                     'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
                 ),
                 '-infinity'
@@ -36,13 +39,13 @@
     view is read from its ingested_at index, not scanned. Runs before the fact's own
     delete+insert, which then inserts valid rows only. Nothing to do on a full refresh.
 -#}
-{%- macro delete_facts_now_quarantined(key, quarantine) -%}
+{%- macro delete_facts_now_quarantined(key, quarantine, lookback=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as facts
         using {{ quarantine }} as rejected
         where
             facts.{{ key }} = rejected.{{ key }}
-            and rejected.ingested_at >= {{ ingestion_watermark() }}
+            and rejected.ingested_at >= {{ ingestion_watermark(lookback=lookback) }}
     {%- endif -%}
 {%- endmacro -%}
 
@@ -64,4 +67,14 @@
             analyze {{ this }}
         {%- endif -%}
     {%- endif -%}
+{%- endmacro -%}
+
+{#-
+    The lookback of the vitals stream's incremental models: a drain commits a micro-batch
+    within seconds of starting it, so minutes cover a transaction that committed out of
+    order, where the batch sources' hours would make every refresh of a stream re-read hours
+    of messages.
+-#}
+{%- macro vitals_lookback() -%}
+    {{- return(var('vitals_lookback_minutes') ~ ' minutes') -}}
 {%- endmacro -%}

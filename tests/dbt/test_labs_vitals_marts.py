@@ -3,7 +3,7 @@
 Every source of tests/dbt/clinical.py is loaded. The labs and vitals arrive in two steps with
 a `dbt build` after each, so the second build runs fct_lab_results and fct_vitals
 incrementally: amended results, a result amended into the wrong unit, late and
-out-of-order vitals, a set committed an hour "before" the first build (within the lookback)
+out-of-order vitals, a set committed minutes "before" the first build (within the lookback)
 and a replayed copy that makes a set implausible. A `--full-refresh` over the same data must
 then give gold byte for byte, and so must another build.
 """

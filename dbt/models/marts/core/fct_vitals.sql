@@ -1,7 +1,7 @@
 {#-
     Vital signs fact with NEWS2, incremental. Each run takes the observation sets that
     staging's incremental table (base_vitals__vitals) changed since the newest ingested_at
-    already here, less incremental_lookback_hours (drain transactions can commit out of
+    already here, less vitals_lookback_minutes (drain transactions can commit out of
     order), scores them (the scoring models are views, so only those sets are scored) and
     replaces rows by observation_set_id (delete+insert). Late messages (observed hours ago,
     ingested now) are taken because the watermark is ingestion time, not observation time.
@@ -18,7 +18,8 @@
         indexes=[{'columns': ['ingested_at']}],
         tags=['vitals_stream'],
         pre_hook=[
-            "{{ delete_facts_now_quarantined('observation_set_id', ref('vitals_rejected')) }}",
+            "{{ delete_facts_now_quarantined("
+            "'observation_set_id', ref('vitals_rejected'), vitals_lookback()) }}",
         ],
     )
 }}
@@ -56,7 +57,7 @@ scored as (
         ingested_at
     from {{ ref('int_vitals_news2_scored') }}
     {% if is_incremental() -%}
-        where ingested_at >= {{ ingestion_watermark() }}
+        where ingested_at >= {{ ingestion_watermark(lookback=vitals_lookback()) }}
     {%- endif %}
 ),
 

@@ -7,7 +7,7 @@
     one transaction), so there is no ledger filter.
 
     Incremental, so a run reads the new messages, not the history: the messages ingested since
-    the newest ingested_at here (less incremental_lookback_hours), plus the copy already kept
+    the newest ingested_at here (less vitals_lookback_minutes), plus the copy already kept
     for each set those messages touch, ranked together. The kept copy is the lowest of every
     copy seen before, so the lowest of it and the new ones is the lowest of all: the same row
     a full refresh keeps. A set whose kept copy changes gets that copy's ingested_at, which is
@@ -55,7 +55,7 @@ source as (
         vitals._drain_batch_id
     from {{ raw_relation('raw_vitals', 'vitals') }} as vitals
     {% if is_incremental() -%}
-        where vitals._ingested_at >= {{ ingestion_watermark() }}
+        where vitals._ingested_at >= {{ ingestion_watermark(lookback=vitals_lookback()) }}
     {%- endif %}
 ),
 
