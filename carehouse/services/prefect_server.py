@@ -107,7 +107,7 @@ def wait_server(settings: Settings, state: ServiceState) -> None:
     )
 
 
-def ensure_concurrency_limit(settings: Settings, name: str = "carehouse-warehouse") -> None:
+def ensure_concurrency_limit(settings: Settings, name: str) -> None:
     """Create the flows' global concurrency limit (one slot) when missing; idempotent.
 
     Flows create it on demand too (carehouse.guards); creating it on `up` shows it in the UI
