@@ -26,10 +26,10 @@ from carehouse.settings import Settings
 from carehouse.transform import (
     DbtError,
     DbtResult,
+    NodeResult,
     dbt_environment,
     dbt_paths,
     failure_message,
-    read_run_results,
 )
 
 _LOCK = threading.Lock()
@@ -47,6 +47,24 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _node_results(result: Any) -> tuple[NodeResult, ...]:
+    """Per-node results of an invocation's RunExecutionResult (none for other results)."""
+    nodes: list[NodeResult] = []
+    for entry in getattr(result, "results", None) or ():
+        rows = (entry.adapter_response or {}).get("rows_affected")
+        nodes.append(
+            NodeResult(
+                unique_id=str(entry.node.unique_id),
+                status=str(entry.status),
+                execution_time_s=float(entry.execution_time or 0.0),
+                rows_affected=int(rows) if isinstance(rows, int) else None,
+                failures=int(entry.failures) if isinstance(entry.failures, int) else None,
+                message=str(entry.message) if entry.message is not None else None,
+            )
+        )
+    return tuple(nodes)
 
 
 class DbtSession:
@@ -82,13 +100,16 @@ class DbtSession:
         ]
 
     def run(self, args: list[str]) -> DbtResult:
-        """``dbt <args>`` in-process; raises DbtError naming the failed nodes, like run_dbt."""
-        run_results = self.target_path / "run_results.json"
-        run_results.unlink(missing_ok=True)
+        """``dbt <args>`` in-process; raises DbtError naming the failed nodes, like run_dbt.
+
+        No JSON artifacts: the node results come from the invocation itself, and writing
+        manifest.json and run_results.json each time was about half of a stream refresh's
+        own time (dbt serialises the whole manifest).
+        """
         started = time.monotonic()
         with _LOCK, _environment(self._env):
-            outcome: Any = self._runner.invoke([*args, *self._paths()])
-        nodes = read_run_results(run_results) if run_results.exists() else ()
+            outcome: Any = self._runner.invoke([*args, "--no-write-json", *self._paths()])
+        nodes = _node_results(outcome.result)
         result = DbtResult(
             args=tuple(args),
             return_code=0 if outcome.success else 1,

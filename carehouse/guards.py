@@ -13,10 +13,14 @@ reason of its own:
   dies with the session that held it, so a killed run never leaves it stuck.
 
 The vitals stream writes two gold tables directly between nightly runs. It takes
-:data:`GOLD_LOCK` around each refresh; a nightly holds the same lock from the moment it
-copies gold's incremental tables into ``gold_next`` until its publish has committed, so a
-stream refresh never lands between the copy and the publish (where the publish would drop
-it).
+:data:`GOLD_LOCK` around each refresh; a nightly holds the same lock only for its publish,
+so a stream refresh is never half-written when gold is replaced and the stream keeps gold's
+alerts current while the nightly builds and verifies ``gold_next`` (minutes at scale).
+What the stream wrote to gold after the nightly copied gold into ``gold_next`` is not in
+the published copy: the stream refreshes again as soon as it sees that gold's table was
+replaced (flows.vitals), and its watermark, taken from the published table, reaches back to
+those sets. The stream's staging table, which the nightly also builds, is kept from two
+writers at once by the model's own transaction lock (base_vitals__vitals' pre-hook).
 """
 
 from __future__ import annotations
@@ -89,6 +93,6 @@ def warehouse_guard(settings: Settings) -> Iterator[None]:
 
 @contextmanager
 def gold_guard(settings: Settings) -> Iterator[None]:
-    """Exclusive right to write gold directly (stream refresh) or to clone-build-publish."""
+    """Exclusive right to write gold directly (stream refresh, run log) or to publish."""
     with advisory_lock(settings, GOLD_LOCK):
         yield

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # The vitals flow runs dbt in its own process, parsed once (carehouse.dbt_session);
     # false: a dbt subprocess per refresh.
     vitals_dbt_in_process: bool = True
+    # How far the vitals stream's incremental models look back past the newest ingestion
+    # instant they hold (dbt var vitals_lookback_seconds): a drain transaction that started
+    # earlier but committed later is not missed. The drain enforces the other half: it rolls
+    # back (and re-drains) any batch whose transaction is still open after half of this.
+    vitals_lookback_seconds: int = Field(default=60, ge=10)
     connect_timeout_s: int = 5
 
     # ---- state written by `carehouse up` -------------------------------------------------

@@ -1,11 +1,13 @@
 """The batch pipeline shared by `nightly` and `full_refresh`: one run, recorded whole.
 
 load (files due by the business date) -> raw gate -> [warehouse guard: dbt staging,
-snapshots, silver -> silver gate -> [gold guard: gold into gold_next -> gold gate ->
-publish]] -> freshness -> counts. The run's row in ``audit.pipeline_runs`` is written when it
-starts and again when it ends, also when it fails (naming the failed step), and
-``gold.pipeline_run_audit`` is then refreshed to that final record; the Prefect artifacts
-(summary, counts, gate reports) are published either way.
+snapshots, silver -> silver gate -> gold into gold_next -> gold gate -> [gold guard:
+publish]] -> freshness -> counts. The vitals stream keeps refreshing gold until the
+publish: it waits only for the publish itself (see carehouse.guards). The run's row in
+``audit.pipeline_runs`` is written when it starts and again when it ends, also when it
+fails (naming the failed step), and ``gold.pipeline_run_audit`` is then refreshed to that
+final record; the Prefect artifacts (summary, counts, gate reports) are published either
+way.
 """
 
 from __future__ import annotations
@@ -125,16 +127,16 @@ def _steps(
         with record.step("build-silver"):
             silver = build_silver_task(settings, run_id, full_refresh=full_refresh)
         _gate(settings, record, summary, "silver")
+        with record.step("build-gold-next"):
+            built = build_gold_next_task(settings, silver, run_id, full_refresh=full_refresh)
+        summary.dbt_nodes = len(silver.nodes) + len(built.nodes)
+        _gate(settings, record, summary, "gold", schema="gold_next")
         with ExitStack() as gold:
             with record.step("wait-gold"):
                 gold.enter_context(gold_guard(settings))
-            with record.step("build-gold-next"):
-                built = build_gold_next_task(settings, silver, run_id, full_refresh=full_refresh)
-            summary.dbt_nodes = len(silver.nodes) + len(built.nodes)
-            _gate(settings, record, summary, "gold", schema="gold_next")
             with record.step("publish"):
                 published = publish_task(settings, run_id)
-            summary.published_tables = len(published.tables)
+        summary.published_tables = len(published.tables)
     with record.step("freshness"):
         summary.freshness = freshness_task(settings)
     record.gold_freshness = as_json(summary.freshness)

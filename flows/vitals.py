@@ -8,8 +8,9 @@ straight in gold, with dbt running in this process against a manifest parsed onc
 start (``Settings.vitals_dbt_in_process``; off: a dbt subprocess per refresh, seconds
 slower). There is no gate before that write: ``fct_vitals``' enforced contract constraints
 reject bad rows (the refresh fails, naming the model), and the next nightly's gold gate
-still verifies all of gold, stream tables included. Each refresh holds the gold lock, so it
-never lands between a nightly's copy of gold into gold_next and its publish.
+still verifies all of gold, stream tables included. Each refresh holds the gold lock, which a
+nightly holds only for its publish: the stream keeps gold current while a nightly builds, and
+refreshes again as soon as a publish replaced gold's table (carehouse.guards says why).
 
 A refresh waits for gold to exist: until the first nightly has built it, the stream only
 drains (the nightly then builds the chain from raw).
@@ -35,7 +36,7 @@ from typing import Any
 import psycopg
 from prefect import flow
 
-from carehouse.database import connect, relation_exists
+from carehouse.database import connect
 from carehouse.dbt_session import DbtSession
 from carehouse.ingest.vitals import (
     DrainSummary,
@@ -143,9 +144,21 @@ def _stop_on_sigterm(stop: threading.Event) -> Any:
     return signal.signal(signal.SIGTERM, handle)
 
 
-def _gold_exists(conn: psycopg.Connection) -> bool:
-    """True once a nightly built gold.fct_vitals (the catalog: the loader cannot use gold)."""
-    return relation_exists(conn, "gold", "fct_vitals")
+def _gold_table(conn: psycopg.Connection) -> int | None:
+    """The oid of gold.fct_vitals; None until a nightly built it.
+
+    From the catalog (the loader cannot use gold). A publish replaces the table, so the oid
+    changes.
+    """
+    row = conn.execute(
+        """
+        select relation.oid::bigint
+        from pg_class as relation
+        inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
+        where namespace.nspname = 'gold' and relation.relname = 'fct_vitals'
+        """
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 @flow(name="vitals", log_prints=False)
@@ -160,8 +173,9 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
     with connect(settings, "loader", autocommit=True) as watch:
         ensure_tables(watch)
         refreshed_at = _committed_offsets(watch, settings.vitals_topic, partitions)
+        refreshed_table = _gold_table(watch)
         session: DbtSession | None = None
-        if settings.vitals_dbt_in_process and _gold_exists(watch):
+        if settings.vitals_dbt_in_process and refreshed_table is not None:
             # Parsed once, before the first refresh needs it (see carehouse.dbt_session).
             session = DbtSession(settings, lane)
         drain = _DrainThread(
@@ -176,7 +190,10 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
             while True:
                 finished = not drain.is_alive()
                 committed = _committed_offsets(watch, settings.vitals_topic, partitions)
-                if committed != refreshed_at and _gold_exists(watch):
+                table = _gold_table(watch)
+                # New messages, or a nightly published gold: its copy lacks what the stream
+                # wrote after the nightly copied gold (carehouse.guards), so refresh at once.
+                if table is not None and (committed != refreshed_at or table != refreshed_table):
                     refresh_started = time.monotonic()
                     if session is None and settings.vitals_dbt_in_process:
                         session = DbtSession(settings, lane)
@@ -184,6 +201,8 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
                     summary.refreshes += 1
                     summary.refresh_seconds.append(time.monotonic() - refresh_started)
                     refreshed_at = committed
+                    # The table refreshed: a publish during the refresh is seen next time.
+                    refreshed_table = table
                 if finished:
                     break
                 drain.join(WATCH_SECONDS)

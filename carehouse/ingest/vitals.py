@@ -166,6 +166,15 @@ class Fenced(Exception):
     """Another worker moved a partition on since this batch started: it was rolled back."""
 
 
+class SlowBatch(DrainError):
+    """A batch's transaction stayed open too long to commit: it was rolled back.
+
+    Its rows would carry an ``_ingested_at`` (the transaction's start) older than the vitals
+    stream's lookback covers by the time they became visible, so a stream refresh could
+    miss them. The drain fails loudly instead; the batch is drained again on restart.
+    """
+
+
 # ---- topic and tables -------------------------------------------------------------------
 
 
@@ -216,6 +225,14 @@ def ensure_tables(conn: psycopg.Connection) -> None:
         ):
             conn.execute(sql.SQL(ddl).format(raw=table, dead=table, offsets=table))
             conn.execute(sql.SQL("comment on table {} is {}").format(table, sql.Literal(comment)))
+        # The vitals stream reads the last seconds of raw by ingestion time after every
+        # micro-batch. BRIN: rows arrive in _ingested_at order, so a few block ranges answer
+        # that, and it costs the drain's COPY next to nothing (a btree would cost every row).
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} using brin (_ingested_at)").format(
+                sql.Identifier("vitals_ingested_at_brin"), _raw()
+            )
+        )
 
 
 def _lock_key(name: str) -> int:
@@ -277,13 +294,20 @@ def read_positions(
 
 
 def write_batch(
-    conn: psycopg.Connection, batch: RenderedBatch, topic: str, group: str = DRAIN_GROUP
+    conn: psycopg.Connection,
+    batch: RenderedBatch,
+    topic: str,
+    group: str = DRAIN_GROUP,
+    *,
+    max_open_seconds: float | None = None,
 ) -> int:
     """Commit a batch's rows, dead letters and offsets in one transaction.
 
     Returns the rows Postgres rejected that were dead-lettered instead (normally 0).
     Raises Fenced, having rolled everything back, when a partition's offset in the
-    database is no longer the one the batch started from.
+    database is no longer the one the batch started from, and SlowBatch, rolled back too,
+    when the transaction has been open longer than ``max_open_seconds`` (by the server's
+    clock, the one ``_ingested_at`` comes from) just before its commit.
     """
     partitions = sorted(batch.end_offsets)
     try:
@@ -313,10 +337,22 @@ def write_batch(
                 batch.reject([row.split(b"\t")[5].decode() for row in rejected])
             if dead:
                 _copy(conn, _dead(), DEAD_LETTER_COPY_COLUMNS, dead)
+            if max_open_seconds is not None:
+                _check_open_seconds(conn, max_open_seconds)
     except psycopg.errors.DeadlockDetected as err:
         # Two workers updating the same partitions in different orders: a fence too.
         raise Fenced("deadlock with another worker") from err
     return len(rejected)
+
+
+def _check_open_seconds(conn: psycopg.Connection, limit: float) -> None:
+    row = conn.execute("select extract(epoch from clock_timestamp() - now())::float8").fetchone()
+    open_seconds = float(row[0]) if row else 0.0
+    if open_seconds > limit:
+        raise SlowBatch(
+            f"a batch transaction was open {open_seconds:.1f}s, over {limit:.0f}s"
+            " (half of vitals_lookback_seconds): rolled back, to be drained again"
+        )
 
 
 def _copy(
@@ -388,9 +424,10 @@ class _Writer:
     started from offsets that are no longer true.
     """
 
-    def __init__(self, conn: psycopg.Connection, topic: str) -> None:
+    def __init__(self, conn: psycopg.Connection, topic: str, max_open_seconds: float) -> None:
         self._conn = conn
         self._topic = topic
+        self._max_open_seconds = max_open_seconds
         self._pending: queue.Queue[RenderedBatch | None] = queue.Queue(maxsize=1)
         self._outcomes: deque[tuple[RenderedBatch, Outcome]] = deque()
         self._error: BaseException | None = None
@@ -443,7 +480,12 @@ class _Writer:
                     return
                 if self._error is None and not self._fenced:
                     try:
-                        write_batch(self._conn, batch, self._topic)
+                        write_batch(
+                            self._conn,
+                            batch,
+                            self._topic,
+                            max_open_seconds=self._max_open_seconds,
+                        )
                     except Fenced:
                         self._fenced = True
                         self._outcomes.append((batch, "fenced"))
@@ -634,7 +676,8 @@ class _Drain:
             with _drain_lock(control, self.topic, shared=self.scale_out):
                 self.control = control
                 self.consumer = Consumer(self._config())
-                self.writer = _Writer(data, self.topic)
+                # Half the stream's lookback: see SlowBatch.
+                self.writer = _Writer(data, self.topic, self.settings.vitals_lookback_seconds / 2)
                 try:
                     self._start(partitions)
                     self._loop(until_caught_up=until_caught_up, deadline=deadline, stop=stop)

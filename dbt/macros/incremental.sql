@@ -70,11 +70,11 @@
 {%- endmacro -%}
 
 {#-
-    The lookback of the vitals stream's incremental models: a drain commits a micro-batch
-    within seconds of starting it, so minutes cover a transaction that committed out of
-    order, where the batch sources' hours would make every refresh of a stream re-read hours
-    of messages.
+    The lookback of the vitals stream's incremental models (vitals_lookback_seconds): the
+    drain rolls back any micro-batch whose transaction is still open after half of it, so
+    it covers every transaction that committed out of order, where the batch sources' hours
+    would make every refresh of a stream re-read hours of messages.
 -#}
 {%- macro vitals_lookback() -%}
-    {{- return(var('vitals_lookback_minutes') ~ ' minutes') -}}
+    {{- return((var('vitals_lookback_seconds') | int) ~ ' seconds') -}}
 {%- endmacro -%}

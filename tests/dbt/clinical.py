@@ -415,10 +415,10 @@ VITALS_FIRST: tuple[Vital, ...] = (
 VITALS_SECOND: tuple[Vital, ...] = (
     # Late: observed before v3, drained after it. Normal.
     _vital("v8", 0, 4, "MON-A", "MRN-1001", "2026-03-02T10:50:00Z", 75, 16, 120, 97),
-    # Committed by a transaction that started 3 minutes ago, possibly before the first build
-    # (within vitals_lookback_minutes, 10).
+    # Committed by a transaction that started 20 seconds ago, possibly before the first build
+    # (within vitals_lookback_seconds, 60).
     _vital("v9", 2, 1, "MON-C", "MRN-1006", "2026-03-03T09:30:00Z", 70, 8, 120, 97,
-           ingested_ago=timedelta(minutes=3)),  # RR 8 scores 3: low_medium
+           ingested_ago=timedelta(seconds=20)),  # RR 8 scores 3: low_medium
     # A copy of v7's set replayed on another topic at a lower offset (0, partition 0 before
     # partition 2): it is now the kept copy, and implausible, so v7's set leaves gold.
     _vital("v7-replay", 0, 0, "MON-C", "MRN-1006", "2026-03-03T09:00:00Z", 0, 16, 120, 97,

@@ -30,6 +30,7 @@ from carehouse.demo.vitals import generate_vitals
 from carehouse.ingest.vitals import (
     DrainError,
     Fenced,
+    SlowBatch,
     drain_vitals,
     ensure_tables,
     ensure_topic,
@@ -481,6 +482,43 @@ def test_a_zombie_waiting_on_the_partition_is_fenced_when_the_owner_commits(
         thread.join(10)
     assert len(outcome) == 1 and isinstance(outcome[0], Fenced)
     assert reconcile(settings) == (0, 0)
+
+
+def test_a_batch_open_longer_than_half_the_stream_lookback_is_rolled_back(
+    warehouse: Settings,
+) -> None:
+    # Its rows would be stamped (transaction start) further back than a stream refresh looks.
+    settings = with_topic(warehouse, "slow")
+    batch, _ = _batches(settings, 6)
+    outcome: list[BaseException | None] = []
+    with psycopg.connect(settings.dsn("loader")) as other:
+        # Another session holds the partition's offset row: the batch's transaction waits.
+        other.execute(
+            "select 1 from raw_vitals._carehouse_offsets"
+            " where consumer_group = %s and topic = %s and partition = 0 for update",
+            (DRAIN_GROUP, settings.vitals_topic),
+        )
+
+        def slow_write() -> None:
+            with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
+                try:
+                    write_batch(conn, batch, settings.vitals_topic, max_open_seconds=1.0)
+                    outcome.append(None)
+                except SlowBatch as err:
+                    outcome.append(err)
+
+        thread = threading.Thread(target=slow_write)
+        thread.start()
+        time.sleep(1.5)
+        other.rollback()  # the row is free again, its offset unchanged
+        thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], SlowBatch)
+    assert reconcile(settings) == (0, 0)
+    with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
+        assert read_positions(conn, settings.vitals_topic, [0])[0] == 0
+        # Written again in time, the same batch commits whole.
+        write_batch(conn, batch, settings.vitals_topic, max_open_seconds=30.0)
+    assert reconcile(settings) == (6, 0)
 
 
 def test_rows_postgres_refuses_are_dead_lettered_not_stuck(warehouse: Settings) -> None:

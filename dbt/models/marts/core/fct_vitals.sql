@@ -1,9 +1,11 @@
 {#-
     Vital signs fact with NEWS2, incremental. Each run takes the observation sets that
     staging's incremental table (base_vitals__vitals) changed since the newest ingested_at
-    already here, less vitals_lookback_minutes (drain transactions can commit out of
-    order), scores them (the scoring models are views, so only those sets are scored) and
-    replaces rows by observation_set_id (delete+insert). Late messages (observed hours ago,
+    already here, less vitals_lookback_seconds (drain transactions can commit out of
+    order), leaves out those already here as of the same copy (same ingested_at: a set's
+    copies committed together were ranked together), scores the rest (the scoring models are
+    views, so only those sets are scored) and replaces rows by observation_set_id
+    (delete+insert): a stream refresh writes what changed, not its whole lookback. Late messages (observed hours ago,
     ingested now) are taken because the watermark is ingestion time, not observation time.
     The pre-hook first removes sets whose kept copy is now quarantined, as a full rebuild would
     not have them. Tagged vitals_stream: `dbt run --select tag:vitals_stream` refreshes it (and
@@ -55,9 +57,17 @@ scored as (
         news2_band,
         is_alert,
         ingested_at
-    from {{ ref('int_vitals_news2_scored') }}
+    from {{ ref('int_vitals_news2_scored') }} as news2
     {% if is_incremental() -%}
-        where ingested_at >= {{ ingestion_watermark(lookback=vitals_lookback()) }}
+        where
+            news2.ingested_at >= {{ ingestion_watermark(lookback=vitals_lookback()) }}
+            and not exists (
+                select
+                from {{ this }} as built
+                where
+                    built.observation_set_id = news2.observation_set_id
+                    and built.ingested_at = news2.ingested_at
+            )
     {%- endif %}
 ),
 

@@ -7,14 +7,19 @@
     one transaction), so there is no ledger filter.
 
     Incremental, so a run reads the new messages, not the history: the messages ingested since
-    the newest ingested_at here (less vitals_lookback_minutes), plus the copy already kept
+    the newest ingested_at here (less vitals_lookback_seconds), plus the copy already kept
     for each set those messages touch, ranked together. The kept copy is the lowest of every
     copy seen before, so the lowest of it and the new ones is the lowest of all: the same row
-    a full refresh keeps. A set whose kept copy changes gets that copy's ingested_at, which is
-    how fct_vitals and the quarantine notice the change.
+    a full refresh keeps. Only sets whose kept copy changes are written (a tie, the kept
+    copy read again inside the lookback, goes to the kept one), so a stream refresh writes
+    what arrived, not its whole lookback. A set whose kept copy changes gets that copy's
+    ingested_at, which is how fct_vitals and the quarantine notice the change.
 
-    The post-hook analyzes the table when this run built it in full, so the readers'
-    watermark filter is planned as an index scan (macros/incremental.sql).
+    Two writers build this table: the vitals stream (after each micro-batch) and the nightly
+    (a step of its own). The pre-hook makes them take turns: a transaction lock, held from
+    the start of the write to its commit (two delete+inserts of one set at once would both
+    insert it). The post-hook analyzes the table when this run built it in full, so the
+    readers' watermark filter is planned as an index scan (macros/incremental.sql).
 -#}
 {{
     config(
@@ -26,6 +31,7 @@
             {'columns': ['observation_set_id'], 'unique': True},
             {'columns': ['ingested_at']},
         ],
+        pre_hook=["select pg_advisory_xact_lock(hashtext('carehouse.vitals_staging'))"],
         post_hook=['{{ analyze_when_built_in_full() }}'],
         tags=['vitals_stream'],
     )
@@ -180,10 +186,16 @@ already_kept as (
 
 {% endif -%}
 candidates as (
-    select * from prepared
+    select
+        prepared.*,
+        true as is_new
+    from prepared
     {%- if is_incremental() %}
         union all
-        select * from already_kept
+        select
+            already_kept.*,
+            false as is_new
+        from already_kept
     {%- endif %}
 ),
 
@@ -194,7 +206,7 @@ ranked as (
         -- offset is the first copy sent; topic and partition only make the order total.
         row_number() over (
             partition by device_id, observed_at
-            order by kafka_offset, kafka_partition, kafka_topic
+            order by kafka_offset, kafka_partition, kafka_topic, is_new
         ) as copy_rank
     from candidates
 ),
@@ -223,7 +235,8 @@ final as (
         implausible_parameters,
         payload
     from ranked
-    where copy_rank = 1
+    -- The kept copy still first: the set is unchanged, and not written again.
+    where copy_rank = 1 and is_new
 )
 
 select * from final
