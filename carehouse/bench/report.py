@@ -36,6 +36,10 @@ def _seconds(results: dict[str, Any], stage: str) -> float:
     return float(results["stages"][stage]["seconds"])
 
 
+def _node_seconds(results: dict[str, Any], stage: str) -> float:
+    return float(results["stages"][stage]["node_seconds"])
+
+
 def _ratio(results: dict[str, Any], stages: tuple[str, ...], value: Any) -> float | str:
     """`value()` when every stage it reads was measured, else the skipped one's note."""
     for stage in stages:
@@ -61,7 +65,11 @@ def ratios(results: dict[str, Any]) -> dict[str, float | str]:
         / _rate(results, "vitals_consume_copy"),
         "dbt_gold_build_vs_direct_sql": _seconds(results, "dbt_build_gold")
         / _seconds(results, "gold_sql_direct"),
-        "incremental_vs_full_refresh": _seconds(results, "dbt_incremental")
+        # Node time, as `carehouse bench incremental` reports it; the wall time of the two
+        # dbt processes (start-up included) beside it.
+        "incremental_vs_full_refresh": _node_seconds(results, "dbt_incremental")
+        / _node_seconds(results, "dbt_full_refresh"),
+        "incremental_vs_full_refresh_wall": _seconds(results, "dbt_incremental")
         / _seconds(results, "dbt_full_refresh"),
         "prefect_overhead": _ratio(
             results,
@@ -136,9 +144,10 @@ def targets(results: dict[str, Any], history: list[dict[str, Any]]) -> list[dict
         found.append(_target("nightly at scale 1", "<= 120 s on 2 cores", nightly, None,
                              f"{nightly:.0f} s at scale {scale:g}"))  # fmt: skip
     found.append(_scale_10(results, history))
-    found.append(_at_most("incremental day vs full refresh", "<= 15%",
+    found.append(_at_most("incremental day vs full refresh", "<= 15% (dbt node time)",
                           r["incremental_vs_full_refresh"], 0.15,
-                          f"{r['incremental_vs_full_refresh']:.0%}"))  # fmt: skip
+                          f"{r['incremental_vs_full_refresh']:.0%}"
+                          f" (wall {r['incremental_vs_full_refresh_wall']:.0%})"))  # fmt: skip
     overhead = r["prefect_overhead"]
     if isinstance(overhead, str):
         found.append(_target("Prefect overhead", "<= 5% of the nightly", None, None, overhead))
@@ -201,20 +210,22 @@ def markdown(results: dict[str, Any]) -> str:
         f"dlt {results['versions']['dlt']}, Prefect {results['versions']['prefect']}, "
         f"Soda {results['versions']['soda-core']}.",
         "",
-        "| stage | baseline of | records | seconds | records/s | MB/s | peak RSS MiB | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| stage | baseline of | records | seconds | dbt node s | records/s | MB/s "
+        "| peak RSS MiB | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results["stages"].items():
         if not measured(s):
-            lines.append(f"| {name} | {s.get('baseline_of') or ''} | {s['note']} | | | | | |")
+            lines.append(f"| {name} | {s.get('baseline_of') or ''} | {s['note']} | | | | | | |")
             continue
+        nodes = f"{s['node_seconds']:.2f}" if "node_seconds" in s else ""
         mbps = f"{s['mb_per_second']:.1f}" if s.get("mb_per_second") is not None else ""
         peak = float(s["peak_rss_mib"])
         child = float(s.get("peak_rss_children_mib", 0.0))
         peak_text = f"{peak:.0f}" + (f" (child {child:.0f})" if child > peak else "")
         lines.append(
             f"| {name} | {s.get('baseline_of') or ''} | {s['rows']:,} | {s['seconds']:.2f} "
-            f"| {s['records_per_second']:,.0f} | {mbps} | {peak_text} "
+            f"| {nodes} | {s['records_per_second']:,.0f} | {mbps} | {peak_text} "
             f"| {s['loadavg_after'][0]:.1f} |"
         )
     lines += ["", "| ratio | value |", "|---|---:|"]

@@ -2,8 +2,9 @@
     Every distinct raw admission exactly once: de-duplicated to its latest version, typed with
     safe casts, and given a rejection reason when it cannot be typed. stg_admissions__admissions
     keeps the rows without a reason; quarantine.admissions_rejected keeps the others.
-    Ephemeral so the staging and quarantine views each read raw directly: a view built on
-    this one would be dropped (cascade) whenever this one is rebuilt alone.
+    Ephemeral: the staging and quarantine tables each read raw through it, once per build (a
+    table of its own would be a third copy of raw, and views built on a table are dropped,
+    cascade, whenever it is rebuilt alone).
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set hospital_timezone = var('hospital_timezone') -%}

@@ -3,7 +3,7 @@
     (the latest row of a committed load when the master sent it twice), typed with safe casts
     and given a rejection reason when it cannot be used. stg_patients__patients keeps the rows
     without a reason; quarantine.patients_rejected keeps the others. Ephemeral, like
-    base_admissions__admissions, so both views read raw directly.
+    base_admissions__admissions: both tables read raw through it, once per build.
 -#}
 {{ config(materialized='ephemeral') }}
 {%- set hospital_timezone = var('hospital_timezone') -%}
