@@ -30,7 +30,7 @@ import pytest
 
 from carehouse.ingest.labs import load_labs
 from carehouse.settings import Settings
-from carehouse.transform import DbtResult, run_dbt
+from carehouse.transform import DbtError, DbtResult, run_dbt
 from tests.dbt.clinical import (
     GLUCOSE,
     Vital,
@@ -235,3 +235,22 @@ def test_lab_versions_follow_the_latest_load(warehouse: Settings, runs: Runs) ->
     assert query(warehouse, "select observation_id, reason from quarantine.labs_rejected") == [
         ("lab-3", "UNIT_MISMATCH")
     ]
+
+
+def test_vitals_reconcile_with_raw_while_the_stream_drains(warehouse: Settings, runs: Runs) -> None:
+    """Raw vitals grow while staging is built and tested: the settled sets must reconcile.
+
+    Last in the module: it changes staging behind dbt's back.
+    """
+    reconcile = ["test", "--select", "assert_vitals_staged_plus_quarantined_equal_raw"]
+    # Drained after staging was built: not staged yet, and not a loss.
+    insert_vitals(warehouse, (vital("f1", 9, "MON-X", "2026-05-01T12:00:00Z", 76),), "after")
+    assert run_dbt(warehouse, reconcile).success
+    # A set ingested days ago and missing from staging is a loss, and fails the test.
+    with psycopg.connect(warehouse.dsn("admin")) as conn:
+        conn.execute(
+            "delete from staging.base_vitals__vitals where observation_set_id = %s",
+            (set_id("a1"),),
+        )
+    with pytest.raises(DbtError, match="assert_vitals_staged_plus_quarantined_equal_raw"):
+        run_dbt(warehouse, reconcile)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from carehouse.bench.context import run_environment
+from carehouse.bench.latency import FLOW_LOGGING, READY_LINE
 from carehouse.ingest.vitals import ensure_topic
 from carehouse.settings import Settings
-from tests.flows.conftest import rows
+from tests.flows.conftest import BUSINESS_DATE, rows
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +37,52 @@ ALERTING = {
     "consciousness": "A",
     "temperature_c": 38.9,
 }
+# A set scoring 0: background traffic.
+CALM = {**ALERTING, "heart_rate": 70, "resp_rate": 16, "systolic_bp": 120, "diastolic_bp": 80,
+        "spo2": 97, "on_oxygen": False, "temperature_c": 37.0}  # fmt: skip
 RUN_SECONDS = 40.0
 WAIT_LIMIT_SECONDS = 35.0
+READY_LIMIT_SECONDS = 180.0
 
 
-def _produce(settings: Settings, device_id: str) -> float:
-    """Send one alerting observation; returns when the broker acknowledged it."""
+def _produce(settings: Settings, device_id: str, doc: dict[str, object] = ALERTING) -> float:
+    """Send one observation (alerting by default); returns when the broker acknowledged it."""
     ensure_topic(settings)
     producer = Producer({"bootstrap.servers": settings.kafka, "enable.idempotence": True})
-    observed = datetime.now(UTC).replace(microsecond=0).isoformat()
-    doc = {**ALERTING, "device_id": device_id, "observed_at": observed}
-    producer.produce(settings.vitals_topic, json.dumps(doc).encode(), key=device_id.encode())
+    observed = datetime.now(UTC).isoformat()
+    message = {**doc, "device_id": device_id, "observed_at": observed}
+    producer.produce(settings.vitals_topic, json.dumps(message).encode(), key=device_id.encode())
     assert producer.flush(30) == 0
     return time.monotonic()
+
+
+def _start_stream(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`carehouse vitals` in its own process, as deployed; returns once it is draining."""
+    with log.open("w") as out:
+        flow = subprocess.Popen(
+            [sys.executable, "-m", "carehouse.cli", "vitals"],
+            env=run_environment(settings) | FLOW_LOGGING,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + READY_LIMIT_SECONDS
+    while READY_LINE not in log.read_text(errors="replace"):
+        assert flow.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the vitals flow never got ready"
+        time.sleep(0.2)
+    return flow
+
+
+def _gold_next_busy(settings: Settings) -> bool:
+    """True while another session works on gold_next: the nightly's gold build or gate."""
+    with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
+        found = conn.execute(
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and pid <> pg_backend_pid() and state = 'active' and query ilike %s",
+            ("%gold_next%",),
+        ).fetchone()
+    return found is not None and int(found[0]) > 0
 
 
 def test_an_alerting_observation_reaches_news2_alerts_while_the_flow_runs(
@@ -78,3 +118,75 @@ def test_an_alerting_observation_reaches_news2_alerts_while_the_flow_runs(
     assert rows(
         flow_env, "select news2_band from gold.news2_alerts where device_id = %s", (device,)
     ) == [("high",)]
+
+
+def test_a_nightly_runs_beside_the_stream_and_alerts_keep_flowing(
+    flow_env: Settings, first_night: object, tmp_path: Path
+) -> None:
+    """The deployed pair: the stream running while tonight's nightly runs on the same warehouse.
+
+    Messages keep arriving all through the nightly (raw grows while staging is built and
+    reconciled with it), and an alert sent while the nightly builds gold_next must reach
+    gold.news2_alerts before that nightly publishes, and still be there after the publish.
+    """
+    from flows.nightly import nightly
+
+    flow = _start_stream(flow_env, tmp_path / "vitals.log")
+    stop = threading.Event()
+    device = f"MON-{uuid.uuid4().hex[:8]}"
+    seen: dict[str, object] = {}
+
+    def traffic() -> None:
+        while not stop.is_set():
+            _produce(flow_env, f"MON-calm-{uuid.uuid4().hex[:4]}", CALM)
+            stop.wait(0.2)
+
+    def alert_during_gold_build() -> None:
+        deadline = time.monotonic() + 600
+        while not _gold_next_busy(flow_env):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        produced = _produce(flow_env, device)
+        seen["produced"] = True
+        while time.monotonic() - produced < WAIT_LIMIT_SECONDS:
+            found = rows(
+                flow_env,
+                "select clock_timestamp() from gold.news2_alerts where device_id = %s",
+                (device,),
+            )
+            if found:
+                seen["at"] = found[0][0]
+                return
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=traffic), threading.Thread(target=alert_during_gold_build)]
+    try:
+        for thread in threads:
+            thread.start()
+        state = nightly(business_date=BUSINESS_DATE, return_state=True)
+        assert state.is_completed(), state.message
+        threads[1].join(WAIT_LIMIT_SECONDS + 5)
+        [(published_at,)] = rows(
+            flow_env, "select max(published_at) from audit.publishes where run_id = %s",
+            (str(state.state_details.flow_run_id),),
+        )  # fmt: skip
+        assert seen.get("produced"), "the nightly never built gold_next"
+        assert "at" in seen, "the alert never reached gold.news2_alerts"
+        assert isinstance(published_at, datetime) and isinstance(seen["at"], datetime)
+        # Not held back by the nightly: in gold while the nightly still worked on gold_next.
+        assert seen["at"] < published_at
+        # The publish replaced gold.fct_vitals with the nightly's copy; the stream put the
+        # alert back at once.
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        alert = "select 1 from gold.news2_alerts where device_id = %s"
+        while rows(flow_env, alert, (device,)) == []:
+            assert time.monotonic() < deadline, "the alert left gold with the publish"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        flow.send_signal(signal.SIGTERM)
+        flow.wait(180)
+    assert flow.returncode == 0, (tmp_path / "vitals.log").read_text(errors="replace")[-3000:]
