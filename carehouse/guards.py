@@ -19,8 +19,9 @@ alerts current while the nightly builds and verifies ``gold_next`` (minutes at s
 What the stream wrote to gold after the nightly copied gold into ``gold_next`` is not in
 the published copy: the stream refreshes again as soon as it sees that gold's table was
 replaced (flows.vitals), and its watermark, taken from the published table, reaches back to
-those sets. The stream's staging table, which the nightly also builds, is kept from two
-writers at once by the model's own transaction lock (base_vitals__vitals' pre-hook).
+those sets. The nightly also holds the lock while it rebuilds the stream's chain below gold
+(the staging table both write, and the views a refresh reads, which dbt drops and re-creates:
+flows.tasks.VITALS_CHAIN), seconds at the start of its silver step.
 """
 
 from __future__ import annotations

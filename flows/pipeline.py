@@ -1,13 +1,14 @@
 """The batch pipeline shared by `nightly` and `full_refresh`: one run, recorded whole.
 
-load (files due by the business date) -> raw gate -> [warehouse guard: dbt staging,
-snapshots, silver -> silver gate -> gold into gold_next -> gold gate -> [gold guard:
-publish]] -> freshness -> counts. The vitals stream keeps refreshing gold until the
-publish: it waits only for the publish itself (see carehouse.guards). The run's row in
-``audit.pipeline_runs`` is written when it starts and again when it ends, also when it
-fails (naming the failed step), and ``gold.pipeline_run_audit`` is then refreshed to that
-final record; the Prefect artifacts (summary, counts, gate reports) are published either
-way.
+load (files due by the business date) -> raw gate -> [warehouse guard: [gold guard: the
+vitals stream's chain below gold] -> dbt staging, snapshots, silver -> silver gate -> gold
+into gold_next -> gold gate -> [gold guard: publish]] -> freshness -> counts. The vitals
+stream refreshes gold all along but for those two short spans (see carehouse.guards).
+
+The run's row in ``audit.pipeline_runs`` is written when it starts and again when it ends,
+also when it fails (naming the failed step), and ``gold.pipeline_run_audit`` is then
+refreshed to that final record; the Prefect artifacts (summary, counts, gate reports) are
+published either way.
 """
 
 from __future__ import annotations

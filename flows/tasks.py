@@ -8,6 +8,7 @@ never retried: a failing check must fail loudly, once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 
 from prefect import task
@@ -48,10 +49,13 @@ RUN_AUDIT_STAGING = ("staging", "stg_audit__pipeline_runs")
 # The models the vitals stream refreshes after each micro-batch: the incremental staging
 # table that de-duplicates raw vitals and gold.fct_vitals (news2_alerts is a view over it).
 VITALS_STREAM_SELECTOR: tuple[str, ...] = ("tag:vitals_stream",)
-# The stream's staging table is written by the stream and by the nightly: the nightly builds
-# it in a step of its own (the model's own lock keeps it from a stream refresh's write), and
-# its silver build leaves it out.
-VITALS_STREAM_STAGING = ("--select", "tag:vitals_stream", "--exclude", GOLD_MODELS)
+# The stream's chain below gold: its staging table (which the stream writes too) and the
+# views its fct_vitals reads (staged and quarantined sets, NEWS2 scoring). dbt replaces a view
+# by renaming the old one and dropping it with cascade, which drops the views over it until
+# the build re-creates them; a stream refresh in that gap fails. So the nightly builds the
+# chain in a step of its own, under the gold lock every stream refresh holds, and its silver
+# build leaves the chain out.
+VITALS_CHAIN = ("--select", "tag:vitals_stream+", "--exclude", GOLD_MODELS)
 
 
 @task(
@@ -85,7 +89,7 @@ def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = Fal
     """Dbt build of seeds, staging, quarantine, snapshots and silver: everything but gold."""
     refresh = ["--full-refresh"] if full_refresh else []
     return run_dbt(
-        settings, ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream", *refresh], lane=lane
+        settings, ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream+", *refresh], lane=lane
     )
 
 
@@ -93,13 +97,21 @@ def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = Fal
 def build_vitals_staging_task(
     settings: Settings, lane: str, *, full_refresh: bool = False
 ) -> DbtResult:
-    """Build (and test) the vitals stream's staging table.
+    """Build the vitals stream's chain below gold (see VITALS_CHAIN), then test it.
 
-    A stream refresh may run beside it: the model's pre-hook takes a transaction lock, so
-    the two writes of the table take turns (see base_vitals__vitals).
+    The models under the gold lock (the stream waits for them, seconds), their tests after
+    it: the stream goes on while they run.
     """
     refresh = ["--full-refresh"] if full_refresh else []
-    return run_dbt(settings, ["build", *VITALS_STREAM_STAGING, *refresh], lane=lane)
+    with gold_guard(settings):
+        built = run_dbt(settings, ["run", *VITALS_CHAIN, *refresh], lane=lane)
+    tested = run_dbt(settings, ["test", *VITALS_CHAIN], lane=lane)
+    return replace(
+        tested,
+        args=("run+test", *VITALS_CHAIN),
+        elapsed_s=built.elapsed_s + tested.elapsed_s,
+        nodes=built.nodes + tested.nodes,
+    )
 
 
 @task(name="build-gold-next", cache_policy=NO_CACHE)

@@ -16,9 +16,8 @@
     ingested_at, which is how fct_vitals and the quarantine notice the change.
 
     Two writers build this table: the vitals stream (after each micro-batch) and the nightly
-    (a step of its own). The pre-hook makes them take turns: a transaction lock, held from
-    the start of the write to its commit (two delete+inserts of one set at once would both
-    insert it). The post-hook analyzes the table when this run built it in full, so the
+    (a step of its own); both hold the gold lock meanwhile (flows.tasks.VITALS_CHAIN), so
+    they take turns. The post-hook analyzes the table when this run built it in full, so the
     readers' watermark filter is planned as an index scan (macros/incremental.sql).
 -#}
 {{
@@ -31,7 +30,6 @@
             {'columns': ['observation_set_id'], 'unique': True},
             {'columns': ['ingested_at']},
         ],
-        pre_hook=["select pg_advisory_xact_lock(hashtext('carehouse.vitals_staging'))"],
         post_hook=['{{ analyze_when_built_in_full() }}'],
         tags=['vitals_stream'],
     )
