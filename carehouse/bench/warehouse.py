@@ -37,14 +37,16 @@ YEAR = 365
 SELECTION = ["--select", *(f"+{fact}" for fact in FACTS)]
 
 # Each raw row's ingestion instant as if the year had arrived day by day: a vitals message a
-# minute after it was taken, a lab file the morning after its date (the date in its name).
-# The order of the lab versions of one observation is kept: later files, later instants.
+# minute after it was taken, a lab file at 06:00 on its date (the date in its name; the
+# newest file, yesterday's, then lies in the past at any hour of today, and not within the
+# lookback of a day loaded now). The order of the lab versions of one observation is kept:
+# later files, later instants.
 _SPREAD_INGESTION = (
     sql.SQL("update raw_vitals.vitals set _ingested_at = observed_at + interval '1 minute'"),
     sql.SQL(
         "update raw_labs.observations set _ingested_at ="
         " cast(substring(_source_file from '(\\d{4}-\\d{2}-\\d{2})') as date)"
-        " + interval '1 day 6 hours'"
+        " + interval '6 hours'"
     ),
 )
 _RAW_TABLES = (("raw_vitals", "vitals"), ("raw_labs", "observations"))
