@@ -243,7 +243,7 @@ def test_fct_admissions_maps_vocabularies_and_hides_patient_ids(
     assert rows["R3"][:3] == ("EMERGENCY", "R07.4", "R07.4")  # "ER" is an alias
     assert rows["W1"][:3] == ("ORTHOPAEDICS", "UNKNOWN", "ZZZ")  # "Orthopedics" is an alias
     assert rows["X1"][0] == "PAEDIATRICS"
-    assert sorted(admission for admission, row in rows.items() if row[3]) == ["U1", "U2"]
+    assert sorted(str(admission) for admission, row in rows.items() if row[3]) == ["U1", "U2"]
 
     salt = warehouse.patient_key_secret()
     expected_key = hashlib.sha256(f"{salt}|P10".encode()).hexdigest()
