@@ -227,7 +227,8 @@ def ensure_tables(conn: psycopg.Connection) -> None:
             conn.execute(sql.SQL("comment on table {} is {}").format(table, sql.Literal(comment)))
         # The vitals stream reads the last seconds of raw by ingestion time after every
         # micro-batch. BRIN: rows arrive in _ingested_at order, so a few block ranges answer
-        # that, and it costs the drain's COPY next to nothing (a btree would cost every row).
+        # that, and it is kept per block range, where a btree adds an entry for every row
+        # the drain copies.
         conn.execute(
             sql.SQL("create index if not exists {} on {} using brin (_ingested_at)").format(
                 sql.Identifier("vitals_ingested_at_brin"), _raw()
