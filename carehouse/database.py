@@ -30,17 +30,23 @@ def connect(settings: Settings, role: Role, *, autocommit: bool = False) -> psyc
         ) from err
 
 
-def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    """True when the table or view exists, whatever the role may read (from the catalog)."""
+def relation_oid(conn: psycopg.Connection, schema: str, name: str) -> int | None:
+    """The table's or view's oid, None when missing, whatever the role may read (catalog).
+
+    A relation replaced under the same name (a publish, a rebuild) gets a new oid.
+    """
     row = conn.execute(
         """
-        select exists (
-            select 1
-            from pg_class as relation
-            inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
-            where namespace.nspname = %s and relation.relname = %s
-        )
+        select relation.oid::bigint
+        from pg_class as relation
+        inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
+        where namespace.nspname = %s and relation.relname = %s
         """,
         (schema, name),
     ).fetchone()
-    return bool(row and row[0])
+    return None if row is None else int(row[0])
+
+
+def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    """True when the table or view exists, whatever the role may read (from the catalog)."""
+    return relation_oid(conn, schema, name) is not None

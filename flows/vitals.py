@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 from prefect import flow
 
-from carehouse.database import connect
+from carehouse.database import connect, relation_oid
 from carehouse.dbt_session import DbtSession
 from carehouse.ingest.vitals import (
     DrainSummary,
@@ -145,20 +145,8 @@ def _stop_on_sigterm(stop: threading.Event) -> Any:
 
 
 def _gold_table(conn: psycopg.Connection) -> int | None:
-    """The oid of gold.fct_vitals; None until a nightly built it.
-
-    From the catalog (the loader cannot use gold). A publish replaces the table, so the oid
-    changes.
-    """
-    row = conn.execute(
-        """
-        select relation.oid::bigint
-        from pg_class as relation
-        inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
-        where namespace.nspname = 'gold' and relation.relname = 'fct_vitals'
-        """
-    ).fetchone()
-    return None if row is None else int(row[0])
+    """The oid of gold.fct_vitals (None until a nightly built it); a publish changes it."""
+    return relation_oid(conn, "gold", "fct_vitals")
 
 
 @flow(name="vitals", log_prints=False)

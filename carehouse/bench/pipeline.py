@@ -72,21 +72,13 @@ def vitals_consume_copy(settings: Settings, data_dir: Path) -> int:
     The sink's limit: no parsing, no validation, no exactly-once bookkeeping;
     one COPY per consumed batch, committed at the end.
     """
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import KafkaError
 
+    from carehouse.bench.stages import baseline_consumer
     from dlt_sources.vitals.settings import PARTITIONS
 
     table = sql.Identifier(BENCH_SCHEMA, "vitals_copy")
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka,
-            "group.id": "carehouse-bench-consume-copy",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "allow.auto.create.topics": False,
-        }
-    )
-    consumer.assign([TopicPartition(settings.vitals_topic, p, 0) for p in range(PARTITIONS)])
+    consumer = baseline_consumer(settings, "carehouse-bench-consume-copy")
     done: set[int] = set()
     messages = 0
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
@@ -72,22 +73,36 @@ def vitals_drain(settings: Settings, data_dir: Path) -> int:
     return drain_vitals(settings, until_caught_up=True).received
 
 
-def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
-    """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+def baseline_consumer(settings: Settings, group: str) -> Any:
+    """A confluent-kafka consumer assigned every partition of the topic from offset 0.
+
+    Plain assignment (no group join, which takes seconds), no commits, an EOF event per
+    partition: what the baselines need to read the topic once, to its end.
+    """
+    from confluent_kafka import Consumer, TopicPartition
 
     from dlt_sources.vitals.settings import PARTITIONS
 
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka,
-            "group.id": "carehouse-bench-consume-only",
+            "group.id": group,
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "allow.auto.create.topics": False,
         }
     )
     consumer.assign([TopicPartition(settings.vitals_topic, p, 0) for p in range(PARTITIONS)])
+    return consumer
+
+
+def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
+    """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
+    from confluent_kafka import KafkaError
+
+    from dlt_sources.vitals.settings import PARTITIONS
+
+    consumer = baseline_consumer(settings, "carehouse-bench-consume-only")
     done: set[int] = set()
     messages = 0
     try:

@@ -205,35 +205,28 @@ class Bench:
             records, size = self.raw_layer(settings)
             figures |= {"units": units, "rows": records, "bytes": size}
         if name.startswith("dbt_"):
-            figures["slowest_nodes"] = self.slowest_nodes(settings, name)
-            figures["node_seconds"] = self.node_seconds(name)
+            figures |= self.dbt_figures(settings, name)
         report.derive(figures)
         self.results["stages"][name] = figures
         return figures
 
-    def slowest_nodes(self, settings: Settings, name: str) -> list[list[object]]:
-        """Where a dbt stage spent its time: its slowest nodes (a copy of run_results kept)."""
-        target, _ = dbt_paths(settings, LANE)
-        results = json.loads((target / "run_results.json").read_text())["results"]
-        shutil.copy(
-            target / "run_results.json", self.out_dir / "stages" / f"{name}.run_results.json"
-        )
-        timed = sorted(results, key=lambda r: -float(r.get("execution_time") or 0.0))
-        return [
-            [r["unique_id"], round(float(r.get("execution_time") or 0.0), 2)]
-            for r in timed[:SLOWEST]
-        ]
+    def dbt_figures(self, settings: Settings, name: str) -> dict[str, Any]:
+        """A dbt stage's run_results.json (a copy kept): its slowest nodes and node time.
 
-    def node_seconds(self, name: str) -> float:
-        """Time dbt reports for a stage's nodes (summed): the warehouse's work, start-up aside.
-
-        The measure of `carehouse bench incremental`: a dbt process's wall time also holds
-        its start-up and parse (seconds, whatever the rows), which at small scales is most of
-        an incremental day.
+        Node time is the time dbt reports for the nodes, summed over its threads: the
+        warehouse's work, without the process's start-up and parse (seconds whatever the
+        rows, most of an incremental day at small scales), as `bench incremental` measures.
         """
-        saved = self.out_dir / "stages" / f"{name}.run_results.json"
-        results = json.loads(saved.read_text())["results"]
-        return round(sum(float(r.get("execution_time") or 0.0) for r in results), 3)
+        target, _ = dbt_paths(settings, LANE)
+        kept = self.out_dir / "stages" / f"{name}.run_results.json"
+        shutil.copy(target / "run_results.json", kept)
+        results = json.loads(kept.read_text())["results"]
+        seconds = [(r["unique_id"], float(r.get("execution_time") or 0.0)) for r in results]
+        slowest = sorted(seconds, key=lambda node: -node[1])[:SLOWEST]
+        return {
+            "slowest_nodes": [[unique_id, round(time, 2)] for unique_id, time in slowest],
+            "node_seconds": round(sum(time for _, time in seconds), 3),
+        }
 
     def raw_layer(self, settings: Settings) -> tuple[int, int]:
         """Records and bytes held in raw: the input of every transform and gate."""

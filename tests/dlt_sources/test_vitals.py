@@ -433,6 +433,15 @@ def _batches(settings: Settings, count: int) -> tuple[RenderedBatch, RenderedBat
     )
 
 
+def _lock_offset_row(conn: psycopg.Connection, settings: Settings) -> None:
+    """Hold partition 0's offset row in `conn`'s transaction, as a batch being written does."""
+    conn.execute(
+        "select 1 from raw_vitals._carehouse_offsets"
+        " where consumer_group = %s and topic = %s and partition = 0 for update",
+        (DRAIN_GROUP, settings.vitals_topic),
+    )
+
+
 def test_a_zombie_batch_is_rolled_back_whole(warehouse: Settings) -> None:
     settings = with_topic(warehouse, "zombie")
     worker, zombie = _batches(settings, 6)
@@ -455,11 +464,7 @@ def test_a_zombie_waiting_on_the_partition_is_fenced_when_the_owner_commits(
     outcome: list[BaseException | None] = []
     with psycopg.connect(settings.dsn("loader")) as owner:
         # The owner is mid-batch: its transaction holds the partition's offset row.
-        owner.execute(
-            "select 1 from raw_vitals._carehouse_offsets"
-            " where consumer_group = %s and topic = %s and partition = 0 for update",
-            (DRAIN_GROUP, settings.vitals_topic),
-        )
+        _lock_offset_row(owner, settings)
 
         def zombie_writes() -> None:
             with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
@@ -493,11 +498,7 @@ def test_a_batch_open_longer_than_half_the_stream_lookback_is_rolled_back(
     outcome: list[BaseException | None] = []
     with psycopg.connect(settings.dsn("loader")) as other:
         # Another session holds the partition's offset row: the batch's transaction waits.
-        other.execute(
-            "select 1 from raw_vitals._carehouse_offsets"
-            " where consumer_group = %s and topic = %s and partition = 0 for update",
-            (DRAIN_GROUP, settings.vitals_topic),
-        )
+        _lock_offset_row(other, settings)
 
         def slow_write() -> None:
             with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:

@@ -1,10 +1,3 @@
-{#-
-    A table, not a view: base_admissions__admissions (ephemeral) de-duplicates and types every raw
-    admissions row, which a view would do again for each of its readers and data tests (at a
-    million rows, most of the nightly's silver build); a table does it once per build.
--#}
-{{ config(materialized='table') }}
-
 with
 
 admissions as (

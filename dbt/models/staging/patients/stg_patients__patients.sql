@@ -1,10 +1,3 @@
-{#-
-    A table, not a view: base_patients__patients (ephemeral) de-duplicates and types every raw
-    patients row, which a view would do again for each of its readers and data tests (at a
-    million rows, most of the nightly's silver build); a table does it once per build.
--#}
-{{ config(materialized='table') }}
-
 with
 
 patients as (
