@@ -74,15 +74,20 @@ def _start_stream(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     return flow
 
 
-def _gold_next_busy(settings: Settings) -> bool:
-    """True while another session works on gold_next: the nightly's gold build or gate."""
+def _gold_next_relations(settings: Settings) -> set[int]:
+    """The oids of the relations in gold_next.
+
+    A gold build starts by re-creating gold_next's incremental tables from gold (new oids) and
+    the publish moves them all out, so a relation not seen before the nightly means its gold
+    build is under way. (Watching pg_stat_activity for gold_next queries missed builds whose
+    statements all finished between two polls.)
+    """
     with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
         found = conn.execute(
-            "select count(*) from pg_stat_activity where datname = current_database()"
-            " and pid <> pg_backend_pid() and state = 'active' and query ilike %s",
-            ("%gold_next%",),
-        ).fetchone()
-    return found is not None and int(found[0]) > 0
+            "select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'gold_next'"
+        ).fetchall()
+    return {int(oid) for (oid,) in found}
 
 
 def test_an_alerting_observation_reaches_news2_alerts_while_the_flow_runs(
@@ -141,9 +146,11 @@ def test_a_nightly_runs_beside_the_stream_and_alerts_keep_flowing(
             _produce(flow_env, f"MON-calm-{uuid.uuid4().hex[:4]}", CALM)
             stop.wait(0.2)
 
+    before = _gold_next_relations(flow_env)
+
     def alert_during_gold_build() -> None:
         deadline = time.monotonic() + 600
-        while not _gold_next_busy(flow_env):
+        while _gold_next_relations(flow_env) <= before:
             if stop.is_set() or time.monotonic() > deadline:
                 return
             time.sleep(0.05)
