@@ -145,7 +145,19 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def _wait_ready(flow: subprocess.Popen[bytes], log: Path, topic: str) -> float:
+def start_vitals_flow(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`carehouse vitals` in its own process, as deployed, its output in `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "carehouse.cli", "vitals"],
+            env=run_environment(settings) | FLOW_LOGGING,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def wait_ready(flow: subprocess.Popen[bytes], log: Path, topic: str) -> float:
     """Wait for the flow's `vitals stream ready` line; the seconds it took to start."""
     started = time.monotonic()
     deadline = started + READY_SECONDS
@@ -186,16 +198,9 @@ def measure_latency(
     work_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "vitals_flow.log"
     env = run_environment(settings) | FLOW_LOGGING
-    with log.open("w") as out:
-        flow = subprocess.Popen(
-            [sys.executable, "-m", "carehouse.cli", "vitals"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    flow = start_vitals_flow(settings, log)
     try:
-        ready_seconds = _wait_ready(flow, log, settings.vitals_topic)
+        ready_seconds = wait_ready(flow, log, settings.vitals_topic)
         with connect(settings, "admin", autocommit=True) as conn:
             now = conn.execute("select now()").fetchone()
             assert now is not None

@@ -442,6 +442,32 @@ def _lock_offset_row(conn: psycopg.Connection, settings: Settings) -> None:
     )
 
 
+def _write_in_background(
+    settings: Settings,
+    batch: RenderedBatch,
+    expected: type[Exception],
+    max_open_seconds: float | None = None,
+) -> tuple[threading.Thread, list[BaseException | None]]:
+    """write_batch in a thread of its own, to wait on a lock this test holds.
+
+    Its outcome, once the thread ended: [None] when the batch committed, [the error] when it
+    raised `expected` (any other error ends the thread with no outcome).
+    """
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
+            try:
+                write_batch(conn, batch, settings.vitals_topic, max_open_seconds=max_open_seconds)
+                outcome.append(None)
+            except expected as err:
+                outcome.append(err)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread, outcome
+
+
 def test_a_zombie_batch_is_rolled_back_whole(warehouse: Settings) -> None:
     settings = with_topic(warehouse, "zombie")
     worker, zombie = _batches(settings, 6)
@@ -461,21 +487,10 @@ def test_a_zombie_waiting_on_the_partition_is_fenced_when_the_owner_commits(
 ) -> None:
     settings = with_topic(warehouse, "race")
     _worker, zombie = _batches(settings, 6)
-    outcome: list[BaseException | None] = []
     with psycopg.connect(settings.dsn("loader")) as owner:
         # The owner is mid-batch: its transaction holds the partition's offset row.
         _lock_offset_row(owner, settings)
-
-        def zombie_writes() -> None:
-            with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
-                try:
-                    write_batch(conn, zombie, settings.vitals_topic)
-                    outcome.append(None)
-                except Fenced as err:
-                    outcome.append(err)
-
-        thread = threading.Thread(target=zombie_writes)
-        thread.start()
+        thread, outcome = _write_in_background(settings, zombie, Fenced)
         time.sleep(0.5)
         assert thread.is_alive()  # blocked behind the owner
         owner.execute(
@@ -495,21 +510,10 @@ def test_a_batch_open_longer_than_half_the_stream_lookback_is_rolled_back(
     # Its rows would be stamped (transaction start) further back than a stream refresh looks.
     settings = with_topic(warehouse, "slow")
     batch, _ = _batches(settings, 6)
-    outcome: list[BaseException | None] = []
     with psycopg.connect(settings.dsn("loader")) as other:
         # Another session holds the partition's offset row: the batch's transaction waits.
         _lock_offset_row(other, settings)
-
-        def slow_write() -> None:
-            with psycopg.connect(settings.dsn("loader"), autocommit=True) as conn:
-                try:
-                    write_batch(conn, batch, settings.vitals_topic, max_open_seconds=1.0)
-                    outcome.append(None)
-                except SlowBatch as err:
-                    outcome.append(err)
-
-        thread = threading.Thread(target=slow_write)
-        thread.start()
+        thread, outcome = _write_in_background(settings, batch, SlowBatch, max_open_seconds=1.0)
         time.sleep(1.5)
         other.rollback()  # the row is free again, its offset unchanged
         thread.join(10)

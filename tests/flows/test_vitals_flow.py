@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -16,8 +14,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from carehouse.bench.context import run_environment
-from carehouse.bench.latency import FLOW_LOGGING, READY_LINE
+from carehouse.bench.latency import start_vitals_flow, wait_ready
 from carehouse.ingest.vitals import ensure_topic
 from carehouse.settings import Settings
 from tests.flows.conftest import BUSINESS_DATE, rows
@@ -42,7 +39,6 @@ CALM = {**ALERTING, "heart_rate": 70, "resp_rate": 16, "systolic_bp": 120, "dias
         "spo2": 97, "on_oxygen": False, "temperature_c": 37.0}  # fmt: skip
 RUN_SECONDS = 40.0
 WAIT_LIMIT_SECONDS = 35.0
-READY_LIMIT_SECONDS = 180.0
 
 
 def _produce(settings: Settings, device_id: str, doc: dict[str, object] = ALERTING) -> float:
@@ -54,24 +50,6 @@ def _produce(settings: Settings, device_id: str, doc: dict[str, object] = ALERTI
     producer.produce(settings.vitals_topic, json.dumps(message).encode(), key=device_id.encode())
     assert producer.flush(30) == 0
     return time.monotonic()
-
-
-def _start_stream(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`carehouse vitals` in its own process, as deployed; returns once it is draining."""
-    with log.open("w") as out:
-        flow = subprocess.Popen(
-            [sys.executable, "-m", "carehouse.cli", "vitals"],
-            env=run_environment(settings) | FLOW_LOGGING,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + READY_LIMIT_SECONDS
-    while READY_LINE not in log.read_text(errors="replace"):
-        assert flow.poll() is None, log.read_text(errors="replace")[-3000:]
-        assert time.monotonic() < deadline, "the vitals flow never got ready"
-        time.sleep(0.2)
-    return flow
 
 
 def _gold_next_relations(settings: Settings) -> set[int]:
@@ -136,7 +114,8 @@ def test_a_nightly_runs_beside_the_stream_and_alerts_keep_flowing(
     """
     from flows.nightly import nightly
 
-    flow = _start_stream(flow_env, tmp_path / "vitals.log")
+    log = tmp_path / "vitals.log"
+    flow = start_vitals_flow(flow_env, log)
     stop = threading.Event()
     device = f"MON-{uuid.uuid4().hex[:8]}"
     seen: dict[str, object] = {}
@@ -169,6 +148,7 @@ def test_a_nightly_runs_beside_the_stream_and_alerts_keep_flowing(
 
     threads = [threading.Thread(target=traffic), threading.Thread(target=alert_during_gold_build)]
     try:
+        wait_ready(flow, log, flow_env.vitals_topic)  # draining: the traffic starts now
         for thread in threads:
             thread.start()
         state = nightly(business_date=BUSINESS_DATE, return_state=True)
@@ -196,4 +176,4 @@ def test_a_nightly_runs_beside_the_stream_and_alerts_keep_flowing(
             thread.join(60)
         flow.send_signal(signal.SIGTERM)
         flow.wait(180)
-    assert flow.returncode == 0, (tmp_path / "vitals.log").read_text(errors="replace")[-3000:]
+    assert flow.returncode == 0, log.read_text(errors="replace")[-3000:]

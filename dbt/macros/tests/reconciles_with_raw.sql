@@ -33,6 +33,11 @@
     settled_lookback=none,
     key_column=none
 ) %}
+    {%- if settled_lookback is not none and key_column is none -%}
+        {{ exceptions.raise_compiler_error(
+            'reconciles_with_raw on ' ~ model ~ ': settled_lookback needs key_column'
+        ) }}
+    {%- endif -%}
     {%- set raw = reconciled_raw_table(raw_source, raw_table, raw_may_be_missing) -%}
     with
 

@@ -5,8 +5,9 @@
     order), leaves out those already here as of the same copy (same ingested_at: a set's
     copies committed together were ranked together), scores the rest (the scoring models are
     views, so only those sets are scored) and replaces rows by observation_set_id
-    (delete+insert): a stream refresh writes what changed, not its whole lookback. Late messages (observed hours ago,
-    ingested now) are taken because the watermark is ingestion time, not observation time.
+    (delete+insert): a stream refresh writes what changed, not its whole lookback. Late
+    messages (observed hours ago, ingested now) are taken because the watermark is ingestion
+    time, not observation time.
     The pre-hook first removes sets whose kept copy is now quarantined, as a full rebuild would
     not have them. Tagged vitals_stream: `dbt run --select tag:vitals_stream` refreshes it (and
     the staging table it reads) per micro-batch; news2_alerts is a view over it.
