@@ -1,1 +1,1 @@
-"""dlt sources, one package per source system."""
+"""dlt sources, one package per file-based source system; they import only dlt and `_common`."""

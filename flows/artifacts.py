@@ -2,25 +2,21 @@
 
 They show in the Prefect UI on the flow run (and under Artifacts by key, run after run).
 Counts, gate outcomes and durations only: never row content (gate reports carry technical
-sample keys at most, see carehouse.gates).
+sample keys at most, see carehouse.quality.gates).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from carehouse import run_audit
-from carehouse.settings import Settings
-
-if TYPE_CHECKING:
-    from flows.pipeline import NightlySummary
+from carehouse.audit import runs as run_audit
+from carehouse.core.settings import Settings
+from flows.summary import RunSummary
 
 
 def summary_markdown(
     settings: Settings,
-    summary: NightlySummary,
+    summary: RunSummary,
     record: run_audit.RunRecord,
     error: BaseException | None,
 ) -> str:
@@ -48,7 +44,7 @@ def summary_markdown(
 
 def publish_run_artifacts(
     settings: Settings,
-    summary: NightlySummary,
+    summary: RunSummary,
     record: run_audit.RunRecord,
     error: BaseException | None,
 ) -> None:

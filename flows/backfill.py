@@ -6,11 +6,12 @@ from datetime import date, timedelta
 
 from prefect import flow
 
-from flows.nightly import NightlySummary, nightly
+from flows.nightly import nightly
+from flows.summary import RunSummary
 
 
 @flow(name="backfill", log_prints=False)
-def backfill(start_date: date, end_date: date) -> list[NightlySummary]:
+def backfill(start_date: date, end_date: date) -> list[RunSummary]:
     """Run ``nightly`` for every date from ``start_date`` to ``end_date`` inclusive, in order.
 
     Each date is a nightly subflow with its own run record; the first failure stops the

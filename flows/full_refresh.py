@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prefect import flow
 
-from carehouse.business_day import yesterday
-from carehouse.settings import get_settings
-from flows.pipeline import NightlySummary, run_pipeline
+from carehouse.core.settings import get_settings
+from carehouse.ingest.due import yesterday
+from flows.pipeline import run_pipeline
+from flows.summary import RunSummary
 
 
 @flow(name="full-refresh", log_prints=False)
-def full_refresh() -> NightlySummary:
+def full_refresh() -> RunSummary:
     """Rebuild every incremental model of silver and gold from raw (`dbt --full-refresh`).
 
     Loads nothing; the raw gate checks each source's latest load. Gold is rebuilt into an

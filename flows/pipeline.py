@@ -3,7 +3,7 @@
 load (files due by the business date) -> raw gate -> [warehouse guard: [gold guard: the
 vitals stream's chain below gold] -> dbt staging, snapshots, silver -> silver gate -> gold
 into gold_next -> gold gate -> [gold guard: publish]] -> freshness -> counts. The vitals
-stream refreshes gold all along but for those two short spans (see carehouse.guards).
+stream refreshes gold all along but for those two short spans (see carehouse.warehouse.guards).
 
 The run's row in ``audit.pipeline_runs`` is written when it starts and again when it ends,
 also when it fails (naming the failed step), and ``gold.pipeline_run_audit`` is then
@@ -16,22 +16,19 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from prefect.runtime import flow_run
-
-from carehouse import run_audit
-from carehouse.freshness import TableFreshness, as_json
-from carehouse.gates import GateFailed, GateResult
-from carehouse.guards import gold_guard, warehouse_guard
+from carehouse.audit import runs as run_audit
+from carehouse.core.settings import Settings
 from carehouse.ingest.batch import BATCH_SOURCES
-from carehouse.ingest.summary import LoadSummary
-from carehouse.inventory import rows_by_layer
-from carehouse.settings import Settings
-from carehouse.transform import remove_lane
+from carehouse.quality.freshness import as_json
+from carehouse.quality.gates import GateFailed
+from carehouse.warehouse.dbt import remove_lane
+from carehouse.warehouse.guards import gold_guard, warehouse_guard
+from carehouse.warehouse.inventory import rows_by_layer
 from flows.artifacts import publish_run_artifacts
+from flows.summary import RunSummary, current_run_id
 from flows.tasks import (
     build_gold_next_task,
     build_silver_task,
@@ -48,33 +45,6 @@ from flows.tasks import (
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class NightlySummary:
-    """What one pipeline run did, for the printed summary, the artifacts and the audit."""
-
-    run_id: str
-    business_date: date
-    flow: str = "nightly"
-    loads: list[LoadSummary] = field(default_factory=list)
-    gates: list[GateResult] = field(default_factory=list)
-    table_rows: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    dbt_nodes: int = 0
-    published_tables: int = 0
-    layers: dict[str, int] = field(default_factory=dict)
-    freshness: list[TableFreshness] = field(default_factory=list)
-    status: str = "running"
-    failed_step: str | None = None
-
-
-def current_run_id() -> str:
-    """The Prefect flow run id (every flow here runs as one)."""
-    run_id = flow_run.get_id()
-    if not run_id:
-        raise RuntimeError("the pipeline runs inside a Prefect flow run")
-    return str(run_id)
-
-
 def run_pipeline(
     settings: Settings,
     business_date: date,
@@ -82,12 +52,12 @@ def run_pipeline(
     flow: str,
     load: bool = True,
     full_refresh: bool = False,
-) -> NightlySummary:
+) -> RunSummary:
     """Run the batch pipeline once; the audit row and artifacts are written even on failure."""
     started = time.monotonic()
     run_id = current_run_id()
     record = run_audit.RunRecord(run_id=run_id, business_date=business_date, flow=flow)
-    summary = NightlySummary(run_id=run_id, business_date=business_date, flow=flow)
+    summary = RunSummary(run_id=run_id, business_date=business_date, flow=flow)
     record_run_task(settings, record)
     try:
         _steps(settings, record, summary, load=load, full_refresh=full_refresh)
@@ -105,7 +75,7 @@ def run_pipeline(
 def _steps(
     settings: Settings,
     record: run_audit.RunRecord,
-    summary: NightlySummary,
+    summary: RunSummary,
     *,
     load: bool,
     full_refresh: bool,
@@ -149,7 +119,7 @@ def _steps(
 def _gate(
     settings: Settings,
     record: run_audit.RunRecord,
-    summary: NightlySummary,
+    summary: RunSummary,
     layer: str,
     **kwargs: Any,
 ) -> None:
@@ -171,7 +141,7 @@ def _gate(
 def _close(
     settings: Settings,
     record: run_audit.RunRecord,
-    summary: NightlySummary,
+    summary: RunSummary,
     *,
     error: BaseException | None,
 ) -> None:

@@ -15,25 +15,26 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from carehouse import run_audit
-from carehouse.business_day import due_folder
-from carehouse.database import connect, relation_exists
-from carehouse.dbt_session import DbtSession
-from carehouse.freshness import TableFreshness, gold_freshness, require_fresh
-from carehouse.gates import GateResult, require_passed, verify_layer
-from carehouse.guards import gold_guard
+from carehouse.audit import runs as run_audit
+from carehouse.core.database import connect, relation_exists
+from carehouse.core.settings import Settings
 from carehouse.ingest.batch import load_batch_source
+from carehouse.ingest.due import due_folder
 from carehouse.ingest.summary import LoadSummary
-from carehouse.ingest.vitals import DrainSummary, drain_vitals
-from carehouse.inventory import table_counts
-from carehouse.publish import (
+from carehouse.ingest.vitals.drain import drain_vitals
+from carehouse.ingest.vitals.summary import DrainSummary
+from carehouse.quality.freshness import TableFreshness, gold_freshness, require_fresh
+from carehouse.quality.gates import GateResult, require_passed, verify_layer
+from carehouse.warehouse.dbt import DbtResult, run_dbt
+from carehouse.warehouse.dbt_session import DbtSession
+from carehouse.warehouse.guards import gold_guard
+from carehouse.warehouse.inventory import table_counts
+from carehouse.warehouse.publish import (
     PublishResult,
     clone_gold_to_next,
     incremental_gold_models,
     publish_gold,
 )
-from carehouse.settings import Settings
-from carehouse.transform import DbtResult, run_dbt
 
 # Settings carry secrets and are not hashable inputs: no task result caching.
 IO_RETRIES = 3

@@ -10,7 +10,7 @@ slower). There is no gate before that write: ``fct_vitals``' enforced contract c
 reject bad rows (the refresh fails, naming the model), and the next nightly's gold gate
 still verifies all of gold, stream tables included. Each refresh holds the gold lock, which a
 nightly holds only for its publish: the stream keeps gold current while a nightly builds, and
-refreshes again as soon as a publish replaced gold's table (carehouse.guards says why).
+refreshes again as soon as a publish replaced gold's table (carehouse.warehouse.guards says why).
 
 A refresh waits for gold to exist: until the first nightly has built it, the stream only
 drains (the nightly then builds the chain from raw).
@@ -30,24 +30,20 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
 
 import psycopg
 from prefect import flow
 
-from carehouse.database import connect, relation_oid
-from carehouse.dbt_session import DbtSession
-from carehouse.ingest.vitals import (
-    DrainSummary,
-    drain_vitals,
-    ensure_tables,
-    ensure_topic,
-    read_positions,
-)
-from carehouse.settings import Settings, get_settings
-from carehouse.transform import remove_lane
-from flows.pipeline import current_run_id
+from carehouse.core.database import connect, relation_oid
+from carehouse.core.settings import Settings, get_settings
+from carehouse.ingest.vitals.drain import drain_vitals
+from carehouse.ingest.vitals.signals import stop_on_signals
+from carehouse.ingest.vitals.summary import DrainSummary
+from carehouse.ingest.vitals.tables import ensure_tables, read_positions
+from carehouse.ingest.vitals.topic import ensure_topic
+from carehouse.warehouse.dbt import remove_lane
+from carehouse.warehouse.dbt_session import DbtSession
+from flows.summary import current_run_id
 from flows.tasks import IO_RETRIES, refresh_vitals_task
 
 log = logging.getLogger(__name__)
@@ -128,25 +124,37 @@ def _committed_offsets(conn: psycopg.Connection, topic: str, partitions: int) ->
     return sum(read_positions(conn, topic, range(partitions)).values())
 
 
-def _stop_on_sigterm(stop: threading.Event) -> Any:
-    """On SIGTERM stop gracefully: the drain commits its batch and gold gets a last refresh.
-
-    Only in the main thread (where Python runs signal handlers); returns the handler it
-    replaced (Prefect's, which marks the run crashed) so it can be put back.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("vitals stream: SIGTERM, stopping after the batch in hand")
-        stop.set()
-
-    return signal.signal(signal.SIGTERM, handle)
-
-
 def _gold_table(conn: psycopg.Connection) -> int | None:
     """The oid of gold.fct_vitals (None until a nightly built it); a publish changes it."""
     return relation_oid(conn, "gold", "fct_vitals")
+
+
+@dataclass
+class _Refresher:
+    """Refreshes the stream's models in gold when offsets moved or a publish replaced gold."""
+
+    settings: Settings
+    lane: str
+    summary: VitalsSummary
+    refreshed_at: int  # the committed offsets the last refresh saw
+    refreshed_table: int | None  # gold.fct_vitals' oid then
+    session: DbtSession | None = None
+
+    def refresh_if_due(self, committed: int, table: int | None) -> None:
+        """Refresh when new messages were committed or gold's table was replaced since."""
+        # New messages, or a nightly published gold: its copy lacks what the stream wrote after
+        # the nightly copied gold (carehouse.warehouse.guards), so refresh at once.
+        if table is None or (committed == self.refreshed_at and table == self.refreshed_table):
+            return
+        started = time.monotonic()
+        if self.session is None and self.settings.vitals_dbt_in_process:
+            self.session = DbtSession(self.settings, self.lane)
+        refresh_vitals_task(self.settings, self.lane, self.session)
+        self.summary.refreshes += 1
+        self.summary.refresh_seconds.append(time.monotonic() - started)
+        self.refreshed_at = committed
+        # The table refreshed: a publish during the refresh is seen next time.
+        self.refreshed_table = table
 
 
 @flow(name="vitals", log_prints=False)
@@ -162,44 +170,34 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
         ensure_tables(watch)
         refreshed_at = _committed_offsets(watch, settings.vitals_topic, partitions)
         refreshed_table = _gold_table(watch)
-        session: DbtSession | None = None
+        refresher = _Refresher(settings, lane, summary, refreshed_at, refreshed_table)
         if settings.vitals_dbt_in_process and refreshed_table is not None:
-            # Parsed once, before the first refresh needs it (see carehouse.dbt_session).
-            session = DbtSession(settings, lane)
+            # Parsed once, before the first refresh needs it (see carehouse.warehouse.dbt_session).
+            refresher.session = DbtSession(settings, lane)
         drain = _DrainThread(
             settings,
             until_caught_up=until_caught_up,
             deadline=None if duration is None else started + duration,
         )
         drain.start()
-        previous = _stop_on_sigterm(drain.stop)
-        log.info("vitals stream ready: draining %s", settings.vitals_topic)
-        try:
-            while True:
-                finished = not drain.is_alive()
-                committed = _committed_offsets(watch, settings.vitals_topic, partitions)
-                table = _gold_table(watch)
-                # New messages, or a nightly published gold: its copy lacks what the stream
-                # wrote after the nightly copied gold (carehouse.guards), so refresh at once.
-                if table is not None and (committed != refreshed_at or table != refreshed_table):
-                    refresh_started = time.monotonic()
-                    if session is None and settings.vitals_dbt_in_process:
-                        session = DbtSession(settings, lane)
-                    refresh_vitals_task(settings, lane, session)
-                    summary.refreshes += 1
-                    summary.refresh_seconds.append(time.monotonic() - refresh_started)
-                    refreshed_at = committed
-                    # The table refreshed: a publish during the refresh is seen next time.
-                    refreshed_table = table
-                if finished:
-                    break
-                drain.join(WATCH_SECONDS)
-        finally:
-            # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
-            drain.stop.set()
-            drain.join()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        # SIGTERM (a process manager, a deployment's cancellation) stops the drain, which
+        # commits its batch, and gold gets a last refresh; Ctrl-C stays Prefect's.
+        with stop_on_signals(drain.stop, (signal.SIGTERM,)):
+            log.info("vitals stream ready: draining %s", settings.vitals_topic)
+            try:
+                while True:
+                    finished = not drain.is_alive()
+                    refresher.refresh_if_due(
+                        _committed_offsets(watch, settings.vitals_topic, partitions),
+                        _gold_table(watch),
+                    )
+                    if finished:
+                        break
+                    drain.join(WATCH_SECONDS)
+            finally:
+                # A failed refresh (or a cancelled run) stops the drain, which commits its batch.
+                drain.stop.set()
+                drain.join()
     if drain.error is not None:
         raise drain.error
     summary.drains = drain.summaries

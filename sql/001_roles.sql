@@ -1,5 +1,5 @@
 -- Application roles. Idempotent: created only when missing. Passwords are set
--- by carehouse.bootstrap from the environment or the generated secrets file,
+-- by carehouse.core.bootstrap from the environment or the generated secrets file,
 -- never written here. No application role is superuser or may create roles.
 do $$
 begin

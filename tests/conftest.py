@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from carehouse.environment import TELEMETRY_OFF
-from carehouse.settings import Settings
+from carehouse.core.environment import TELEMETRY_OFF
+from carehouse.core.settings import Settings
 
 # Set before any test module imports Prefect, dbt or dlt (they read the
 # environment once, at import).

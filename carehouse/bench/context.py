@@ -19,10 +19,10 @@ from typing import Any
 from psycopg import sql
 from pydantic import SecretStr
 
-from carehouse.bootstrap import bootstrap
-from carehouse.database import connect
-from carehouse.environment import tool_environment
-from carehouse.settings import Settings
+from carehouse.core.bootstrap import bootstrap
+from carehouse.core.database import connect
+from carehouse.core.environment import tool_environment
+from carehouse.core.settings import Settings
 
 DATABASE_PREFIX = "carehouse_bench_"
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from psycopg import sql
 
-from carehouse.bootstrap import bootstrap
-from carehouse.database import connect
+from carehouse.core.bootstrap import bootstrap
+from carehouse.core.database import connect
+from carehouse.core.environment import tool_environment
+from carehouse.core.settings import Settings
 from carehouse.demo.admissions import generate_admissions
 from carehouse.demo.labs import generate_labs
 from carehouse.demo.patients import generate_patients
 from carehouse.demo.vitals import produce_vitals
-from carehouse.environment import tool_environment
-from carehouse.settings import Settings
 
 BENCH_DATABASE = "carehouse_bench"
 ADMISSIONS_PER_YEAR = 1_000_000  # scale 1.0

@@ -34,9 +34,9 @@ import psycopg
 from psycopg import sql
 
 from carehouse.bench.context import run_environment
-from carehouse.database import connect
-from carehouse.settings import Settings
-from dlt_sources.vitals.settings import (
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
+from carehouse.ingest.vitals.settings import (
     DATASET,
     DEAD_LETTER_TABLE,
     PARTITIONS,
@@ -149,7 +149,7 @@ def start_vitals_flow(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """`carehouse vitals` in its own process, as deployed, its output in `log`."""
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "carehouse.cli", "vitals"],
+            [sys.executable, "-m", "carehouse.app.cli", "vitals"],
             env=run_environment(settings) | FLOW_LOGGING,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -192,7 +192,7 @@ def measure_latency(
 
     Gold must exist in `settings`' database: until a nightly built it the flow only drains.
     """
-    from carehouse.ingest.vitals import ensure_topic
+    from carehouse.ingest.vitals.topic import ensure_topic
 
     ensure_topic(settings)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -206,7 +206,7 @@ def measure_latency(
             assert now is not None
             poller = _Poller(settings.vitals_topic, since=now[0])
             stream = subprocess.Popen(
-                [sys.executable, "-m", "carehouse.cli", "demo", "vitals", "--rate", str(rate),
+                [sys.executable, "-m", "carehouse.app.cli", "demo", "vitals", "--rate", str(rate),
                  "--duration", str(seconds), "--seed", "7"],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 stdin=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from carehouse.bench import pipeline, stage
-from carehouse.settings import Settings
+from carehouse.core.settings import Settings
 
 STAGES: dict[str, Callable[[Settings, Path], int]] = {**stage.STAGES, **pipeline.STAGES}
 
@@ -27,7 +27,7 @@ def _warm_imports(name: str) -> float:
     started = time.perf_counter()
     stage._warm_imports()
     if name.startswith(("gate", "dbt", "publish", "nightly")):
-        import carehouse.gates  # noqa: F401
+        import carehouse.quality.gates  # noqa: F401
         import flows.nightly  # noqa: F401 - Prefect and the tasks, as the worker has them
     return time.perf_counter() - started
 

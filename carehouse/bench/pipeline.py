@@ -15,9 +15,9 @@ from typing import Any
 
 from psycopg import sql
 
-from carehouse.database import connect
-from carehouse.settings import Settings
-from carehouse.transform import dbt_paths
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
+from carehouse.warehouse.dbt import dbt_paths
 
 BENCH_SCHEMA = "bench"
 DIRECT_SCHEMA = "bench_direct"
@@ -75,7 +75,7 @@ def vitals_consume_copy(settings: Settings, data_dir: Path) -> int:
     from confluent_kafka import KafkaError
 
     from carehouse.bench.stages import baseline_consumer
-    from dlt_sources.vitals.settings import PARTITIONS
+    from carehouse.ingest.vitals.settings import PARTITIONS
 
     table = sql.Identifier(BENCH_SCHEMA, "vitals_copy")
     consumer = baseline_consumer(settings, "carehouse-bench-consume-copy")
@@ -165,7 +165,7 @@ def dbt_build_silver(settings: Settings, data_dir: Path) -> int:
 
 def dbt_build_gold(settings: Settings, data_dir: Path) -> int:
     """The marts into gold_next, with their tests (the first build: no incremental state)."""
-    from carehouse.transform import DbtResult
+    from carehouse.warehouse.dbt import DbtResult
     from flows.tasks import build_gold_next_task
 
     # The task reads only the silver build's target (its manifest); that build ran in the
@@ -184,14 +184,14 @@ def publish(settings: Settings, data_dir: Path) -> int:
 
 def dbt_full_refresh(settings: Settings, data_dir: Path) -> int:
     """The large facts and their upstream models rebuilt from scratch."""
-    from carehouse.transform import run_dbt
+    from carehouse.warehouse.dbt import run_dbt
 
     return len(run_dbt(settings, ["run", *FACTS_SELECTION, "--full-refresh"], lane=LANE).nodes)
 
 
 def dbt_incremental(settings: Settings, data_dir: Path) -> int:
     """The same selection, incrementally, after one new day arrived."""
-    from carehouse.transform import run_dbt
+    from carehouse.warehouse.dbt import run_dbt
 
     return len(run_dbt(settings, ["run", *FACTS_SELECTION], lane=LANE).nodes)
 
@@ -245,9 +245,9 @@ def nightly_plain(settings: Settings, data_dir: Path) -> int:
     Drain, then the nightly's steps as plain calls of the functions its tasks
     wrap, in the flow's order. Returns the records loaded.
     """
-    from carehouse.business_day import yesterday
     from carehouse.ingest.batch import BATCH_SOURCES
-    from carehouse.ingest.vitals import drain_vitals
+    from carehouse.ingest.due import yesterday
+    from carehouse.ingest.vitals.drain import drain_vitals
     from flows.tasks import (
         build_gold_next_task,
         build_silver_task,
@@ -278,7 +278,7 @@ def nightly_plain(settings: Settings, data_dir: Path) -> int:
 
 def nightly_prefect(settings: Settings, data_dir: Path) -> int:
     """The same: drain, then the Prefect `nightly` flow against the Prefect server."""
-    from carehouse.ingest.vitals import drain_vitals
+    from carehouse.ingest.vitals.drain import drain_vitals
     from flows.nightly import nightly
 
     drained = drain_vitals(settings, until_caught_up=True).received

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from carehouse.bench import stages
-from carehouse.settings import Settings
+from carehouse.core.settings import Settings
 
 STAGES: dict[str, Callable[[Settings, Path], int]] = {
     "admissions_load": stages.admissions_load,

@@ -7,11 +7,11 @@ from typing import Any
 
 from psycopg import sql
 
-from carehouse.database import connect
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
 from carehouse.ingest.admissions import load_admissions
 from carehouse.ingest.labs import load_labs
 from carehouse.ingest.patients import load_patients
-from carehouse.settings import Settings
 
 ADMISSION_COLUMNS = (
     "admission_id", "patient_id", "admitted_at", "discharged_at", "department",
@@ -68,7 +68,7 @@ def labs_load(settings: Settings, data_dir: Path) -> int:
 
 def vitals_drain(settings: Settings, data_dir: Path) -> int:
     """Carehouse's exactly-once drain of the topic into raw, until caught up."""
-    from carehouse.ingest.vitals import drain_vitals
+    from carehouse.ingest.vitals.drain import drain_vitals
 
     return drain_vitals(settings, until_caught_up=True).received
 
@@ -81,7 +81,7 @@ def baseline_consumer(settings: Settings, group: str) -> Any:
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    from dlt_sources.vitals.settings import PARTITIONS
+    from carehouse.ingest.vitals.settings import PARTITIONS
 
     consumer = Consumer(
         {
@@ -100,7 +100,7 @@ def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
     """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
     from confluent_kafka import KafkaError
 
-    from dlt_sources.vitals.settings import PARTITIONS
+    from carehouse.ingest.vitals.settings import PARTITIONS
 
     consumer = baseline_consumer(settings, "carehouse-bench-consume-only")
     done: set[int] = set()

@@ -43,10 +43,10 @@ from carehouse.bench import context, latency, report
 from carehouse.bench.ingest import DAYS
 from carehouse.bench.pipeline import LANE
 from carehouse.bench.warehouse import spread_ingestion_over_the_year
-from carehouse.database import connect
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
 from carehouse.demo.reference import admissions_per_day
-from carehouse.settings import Settings
-from carehouse.transform import dbt_paths
+from carehouse.warehouse.dbt import dbt_paths
 
 SEED = 7
 RAW_SCHEMAS = ("raw_admissions", "raw_patients", "raw_labs", "raw_vitals")
@@ -292,7 +292,7 @@ class Bench:
         does that (it rebuilds in gold_next and publishes); the latency runs next need the
         warehouse as a nightly leaves it, alerts view included.
         """
-        from carehouse.transform import run_dbt
+        from carehouse.warehouse.dbt import run_dbt
 
         facts = ("fct_vitals", "fct_lab_results")
         run_dbt(
@@ -306,7 +306,7 @@ class Bench:
         from carehouse.demo.labs import generate_labs
         from carehouse.demo.vitals import produce_vitals
         from carehouse.ingest.labs import load_labs
-        from carehouse.ingest.vitals import drain_vitals
+        from carehouse.ingest.vitals.drain import drain_vitals
 
         day = self.end_date + timedelta(days=1)
         folder = self.out_dir / "work" / "new-day"

@@ -24,13 +24,13 @@ from pathlib import Path
 from psycopg import sql
 
 from carehouse.bench.ingest import fresh_database
-from carehouse.database import connect
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
 from carehouse.demo.labs import generate_labs
 from carehouse.demo.vitals import produce_vitals
 from carehouse.ingest.labs import load_labs
-from carehouse.ingest.vitals import drain_vitals
-from carehouse.settings import Settings
-from carehouse.transform import DbtResult, run_dbt
+from carehouse.ingest.vitals.drain import drain_vitals
+from carehouse.warehouse.dbt import DbtResult, run_dbt
 
 FACTS = ("fct_vitals", "fct_lab_results")
 YEAR = 365

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from carehouse.core.settings import Settings
 from carehouse.demo.admissions import generate_admissions
 from carehouse.demo.labs import generate_labs
 from carehouse.demo.patients import generate_patients
 from carehouse.demo.reference import admissions_per_day
-from carehouse.settings import Settings
 
 
 @dataclass(frozen=True)

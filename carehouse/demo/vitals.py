@@ -42,9 +42,9 @@ from typing import NamedTuple
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from carehouse.ingest.vitals import ensure_topic
-from carehouse.settings import Settings
-from dlt_sources.vitals.settings import PRODUCED_AT_HEADER
+from carehouse.core.settings import Settings
+from carehouse.ingest.vitals.settings import PRODUCED_AT_HEADER
+from carehouse.ingest.vitals.topic import ensure_topic
 
 log = logging.getLogger(__name__)
 

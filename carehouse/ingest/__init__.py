@@ -1,1 +1,1 @@
-"""Getting source data into raw: landed files through dlt, with a ledger and a quarantine."""
+"""Source data into raw: landed files through dlt (ledger, quarantine) and the vitals drain."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from carehouse.core.settings import Settings
 from carehouse.ingest.admissions import load_admissions
 from carehouse.ingest.labs import load_labs
 from carehouse.ingest.patients import load_patients
 from carehouse.ingest.summary import LoadSummary
-from carehouse.settings import Settings
 
 BatchLoader = Callable[[Settings, Path | None], LoadSummary]
 

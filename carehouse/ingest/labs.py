@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from carehouse.core.settings import Settings
 from carehouse.ingest.loader import FileSource, load_files
 from carehouse.ingest.summary import LoadSummary
-from carehouse.settings import Settings
 from dlt_sources.labs import labs
 from dlt_sources.labs.settings import (
     DATASET,

@@ -31,7 +31,8 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from carehouse.ingest.files import FileOutcome
+from carehouse.ingest.errors import LoadInProgress
+from dlt_sources.files import FileOutcome
 
 LEDGER_TABLE = "_carehouse_files"
 QUARANTINE_SCHEMA = "quarantine"
@@ -89,10 +90,6 @@ _QUARANTINE_COMMENT = (
     "Landed records that could not be loaded into raw (wrong field count, bad bytes,"
     " unusable header), with their raw text; received = loaded + quarantined per file."
 )
-
-
-class LoadInProgress(RuntimeError):
-    """Another process is loading the same source right now."""
 
 
 def _ledger(dataset: str) -> sql.Composable:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import dlt
@@ -16,17 +17,17 @@ import psycopg
 from dlt.common.runtime import telemetry
 from dlt.common.runtime.run_context import active as active_run_context
 
-from carehouse.database import connect
+from carehouse.core.database import connect
+from carehouse.core.settings import Settings
 from carehouse.ingest import ledger
-from carehouse.ingest.files import (
+from carehouse.ingest.summary import FileSummary, LoadSummary
+from dlt_sources.files import (
     FileBatch,
     FileChangedError,
     FileOutcome,
     LandedFile,
     discover,
 )
-from carehouse.ingest.summary import FileSummary, LoadSummary
-from carehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -246,4 +247,27 @@ def _file_summary(outcome: FileOutcome) -> FileSummary:
         blank_lines=outcome.blank_lines,
         new_columns=outcome.new_columns,
         note=outcome.rejected,
+    )
+
+
+def csv_file_source(
+    names: ModuleType,
+    dlt_source: Callable[[FileBatch], Any],
+    name_error: Callable[[str], str | None] | None = None,
+) -> FileSource:
+    """The `FileSource` of a CSV source package, from the constants of its `settings` module.
+
+    `names` defines SOURCE, DATASET, TABLE, QUARANTINE_TABLE, LANDING_SUBDIR, FILE_GLOB and
+    FILE_KEY.
+    """
+    return FileSource(
+        name=names.SOURCE,
+        dataset=names.DATASET,
+        table=names.TABLE,
+        quarantine_table=names.QUARANTINE_TABLE,
+        landing_subdir=names.LANDING_SUBDIR,
+        pattern=names.FILE_GLOB,
+        dlt_source=dlt_source,
+        name_error=name_error,
+        file_key=names.FILE_KEY,
     )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carehouse.ingest.csvsource import csv_file_source
-from carehouse.ingest.loader import load_files
+from carehouse.core.settings import Settings
+from carehouse.ingest.loader import csv_file_source, load_files
 from carehouse.ingest.summary import LoadSummary
-from carehouse.settings import Settings
 from dlt_sources.patients import patients
 from dlt_sources.patients import settings as names
 from dlt_sources.patients.helpers import name_error

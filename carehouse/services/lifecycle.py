@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carehouse.bootstrap import bootstrap
-from carehouse.database import DatabaseUnreachable, connect
-from carehouse.environment import tool_environment
-from carehouse.guards import WAREHOUSE_LIMIT
+from carehouse.core.bootstrap import bootstrap
+from carehouse.core.database import DatabaseUnreachable, connect
+from carehouse.core.environment import tool_environment
+from carehouse.core.settings import ServiceNotRunning, Settings
 from carehouse.services import kafka, postgres, prefect_server
 from carehouse.services.kafka import answers_metadata
 from carehouse.services.process import ServiceState, pid_alive
 from carehouse.services.secrets_file import ensure_secrets
-from carehouse.settings import ServiceNotRunning, Settings
+from carehouse.warehouse.guards import WAREHOUSE_LIMIT
 
 
 @dataclass(frozen=True)

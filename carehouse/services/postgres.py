@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from carehouse.core.settings import EMBEDDED_ADMIN_USER, EMBEDDED_DATABASE, Settings
 from carehouse.services.process import (
     ServiceStartError,
     ServiceState,
@@ -28,7 +29,6 @@ from carehouse.services.process import (
     stop_group,
     wait_until,
 )
-from carehouse.settings import EMBEDDED_ADMIN_USER, EMBEDDED_DATABASE, Settings
 
 NAME = "postgres"
 

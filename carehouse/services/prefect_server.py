@@ -15,7 +15,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from carehouse.environment import TELEMETRY_OFF
+from carehouse.core.environment import TELEMETRY_OFF
+from carehouse.core.settings import PROJECT_ROOT, Settings
 from carehouse.services.process import (
     ServiceState,
     free_port,
@@ -25,7 +26,6 @@ from carehouse.services.process import (
     stop_group,
     wait_until,
 )
-from carehouse.settings import PROJECT_ROOT, Settings
 
 SERVER = "prefect"
 WORKER = "prefect-worker"
@@ -110,8 +110,8 @@ def wait_server(settings: Settings, state: ServiceState) -> None:
 def ensure_concurrency_limit(settings: Settings, name: str) -> None:
     """Create the flows' global concurrency limit (one slot) when missing; idempotent.
 
-    Flows create it on demand too (carehouse.guards); creating it on `up` shows it in the UI
-    before the first run. Plain HTTP: importing Prefect here would freeze its settings
+    Flows create it on demand too (carehouse.warehouse.guards); creating it on `up` shows it
+    in the UI before the first run. Plain HTTP: importing Prefect here would freeze its settings
     before `carehouse run` exports the API address.
     """
     api = settings.prefect_api.rstrip("/")

@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 
-from carehouse.settings import ROLES, Settings
+from carehouse.core.settings import ROLES, Settings
 
 
 def ensure_secrets(settings: Settings) -> dict[str, str]:

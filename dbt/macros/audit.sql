@@ -12,7 +12,7 @@
       gate_outcomes   {"raw": "passed", "silver": "passed", "gold": "failed"}
       failed_step     the step a failed run stopped at, e.g. "gate-gold", "build-silver", "load-labs"
       step_durations  {"load_admissions": 1.8, "dbt_build": 42.0, "gate_gold": 3.1} (seconds)
-      gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (when each gold table was last published, carehouse.freshness)
+      gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (when each gold table was last published, carehouse.quality.freshness)
 -#}
 {%- macro create_audit_tables() -%}
     create table if not exists audit.pipeline_runs (

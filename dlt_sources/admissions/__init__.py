@@ -5,8 +5,8 @@ with their line and their file's ledger key (`_source_file_id`); the file's name
 load id and ingestion time are in the ledger row it references. There is no incremental cursor:
 which files are new is decided by content hash against the file ledger
 (`carehouse.ingest`), which a modification time or a file name cannot fool.
-Reading and rendering are the shared CSV machinery (`carehouse.ingest.csvsource`,
-`carehouse.ingest.parts`); this package only names the columns, so it has no
+Reading and rendering are the shared CSV machinery (`dlt_sources._common.csvsource`,
+`dlt_sources._common.parts`); this package only names the columns, so it has no
 `helpers.py`.
 """
 
@@ -18,10 +18,9 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
-from carehouse.ingest.ahead import read_ahead
-from carehouse.ingest.csvsource import csv_blocks
-from carehouse.ingest.files import FileBatch
-from carehouse.ingest.parts import PartWriter, file_import
+from dlt_sources._common.ahead import read_ahead
+from dlt_sources._common.csvsource import csv_blocks
+from dlt_sources._common.parts import PartWriter, file_import
 from dlt_sources.admissions.settings import (
     EXPECTED_COLUMNS,
     LAYOUT,
@@ -31,6 +30,7 @@ from dlt_sources.admissions.settings import (
     SOURCE,
     TABLE,
 )
+from dlt_sources.files import FileBatch
 
 
 @dlt.source(name=SOURCE, max_table_nesting=0, schema_contract=SCHEMA_CONTRACT)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dlt.common.schema.typing import TSchemaContractDict
 
-from carehouse.ingest.columns import FILE_ROW_KEY
-from carehouse.ingest.csvsource import CsvLayout
+from dlt_sources._common.columns import FILE_ID, FILE_ROW_KEY
+from dlt_sources._common.csvsource import CsvLayout
 
 SOURCE = "admissions"
 DATASET = "raw_admissions"
@@ -30,6 +30,8 @@ EXPECTED_COLUMNS: tuple[str, ...] = (
 
 LAYOUT = CsvLayout(expected_columns=EXPECTED_COLUMNS)
 PRIMARY_KEY: tuple[str, str] = FILE_ROW_KEY
+# The raw column holding the file ledger's file_id: a row's file is one join away.
+FILE_KEY = FILE_ID
 
 # New tables and columns may appear (an extract gaining a column); a column changing
 # type must fail the load instead of creating a variant column.

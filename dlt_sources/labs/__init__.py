@@ -17,8 +17,8 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
-from carehouse.ingest.files import FileBatch
-from carehouse.ingest.parts import PartWriter, file_import
+from dlt_sources._common.parts import PartWriter, file_import
+from dlt_sources.files import FileBatch
 from dlt_sources.labs.helpers import column_hints, observation_blocks
 from dlt_sources.labs.settings import (
     COLUMN_HINTS,

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 from dlt.common.schema.typing import TColumnSchema
 
-from carehouse.ingest.columns import (
+from dlt_sources._common.columns import (
     DLT_ID,
     DLT_LOAD_ID,
     INGESTED_AT,
@@ -45,9 +45,8 @@ from carehouse.ingest.columns import (
     SOURCE_HASH,
     SOURCE_LINE,
 )
-from carehouse.ingest.csvfile import Reject, escape_raw
-from carehouse.ingest.files import FileBatch, FileChangedError, LandedFile
-from carehouse.ingest.jsonlines import (
+from dlt_sources._common.csvfile import escape_raw
+from dlt_sources._common.jsonlines import (
     BOM,
     DECODER,
     KEPT_HEAD_BYTES,
@@ -60,7 +59,8 @@ from carehouse.ingest.jsonlines import (
     LongLine,
     RecordTooLarge,
 )
-from carehouse.ingest.parts import Block, csv_rows
+from dlt_sources._common.parts import Block, csv_rows
+from dlt_sources.files import FileBatch, FileChangedError, LandedFile, Reject
 from dlt_sources.labs.settings import (
     ARROW_SAFE_DEPTH,
     BUNDLE_GLOB,

@@ -6,8 +6,8 @@ import os
 
 from dlt.common.schema.typing import TColumnSchema, TSchemaContractDict
 
-from carehouse.ingest.columns import METADATA_COLUMNS, METADATA_HINTS
-from carehouse.ingest.columns import PRIMARY_KEY as FILE_RECORD_KEY
+from dlt_sources._common.columns import METADATA_COLUMNS, METADATA_HINTS
+from dlt_sources._common.columns import PRIMARY_KEY as FILE_RECORD_KEY
 
 SOURCE = "labs"
 DATASET = "raw_labs"

@@ -17,9 +17,9 @@ import dlt
 from dlt.extract.items import DataItemWithMeta
 from dlt.extract.resource import DltResource
 
-from carehouse.ingest.ahead import read_ahead
-from carehouse.ingest.files import FileBatch
-from carehouse.ingest.parts import PartWriter, file_import
+from dlt_sources._common.ahead import read_ahead
+from dlt_sources._common.parts import PartWriter, file_import
+from dlt_sources.files import FileBatch
 from dlt_sources.patients.helpers import snapshot_blocks
 from dlt_sources.patients.settings import (
     EXPECTED_COLUMNS,

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
-from carehouse.ingest.csvsource import csv_blocks, reject_file
-from carehouse.ingest.files import FileBatch, LandedFile
-from carehouse.ingest.parts import Block
+from dlt_sources._common.csvsource import csv_blocks, reject_file
+from dlt_sources._common.parts import Block
+from dlt_sources.files import FileBatch, LandedFile
 from dlt_sources.patients.settings import LAYOUT, NO_SNAPSHOT_DATE, SNAPSHOT_DATE
 
 # An ISO date not glued to other digits: `patients_2025-03-01.csv`, `2025-03-01_resent.csv`.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dlt.common.schema.typing import TColumnSchema, TSchemaContractDict
 
-from carehouse.ingest.columns import FILE_ROW_KEY
-from carehouse.ingest.csvsource import CsvLayout
+from dlt_sources._common.columns import FILE_ID, FILE_ROW_KEY
+from dlt_sources._common.csvsource import CsvLayout
 
 SOURCE = "patients"
 DATASET = "raw_patients"
@@ -39,6 +39,8 @@ LAYOUT = CsvLayout(
     constant_hints={SNAPSHOT_DATE: TColumnSchema(data_type="date", nullable=False)},
 )
 PRIMARY_KEY: tuple[str, str] = FILE_ROW_KEY
+# The raw column holding the file ledger's file_id: a row's file is one join away.
+FILE_KEY = FILE_ID
 
 # New columns may appear (a master gaining a field); a column changing type must
 # fail the load instead of creating a variant column.

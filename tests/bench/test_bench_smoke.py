@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from carehouse.app.cli import app
 from carehouse.bench.latency import percentiles
 from carehouse.bench.suite import NOT_MEASURED, STAGE_PLAN, run_bench
-from carehouse.cli import app
-from carehouse.settings import Settings
+from carehouse.core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from carehouse.settings import Settings
-from carehouse.transform import DbtError, DbtResult, run_dbt
-from tests.dbt.warehouse import (
+from carehouse.core.settings import Settings
+from carehouse.warehouse.dbt import DbtError, DbtResult, run_dbt
+from tests.support.warehouse import (
     ADMISSIONS,
     EXPECTED_GOLD,
     EXPECTED_QUARANTINE,

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from carehouse.settings import Settings
-from carehouse.transform import DbtResult, run_dbt
-from tests.dbt.warehouse import RawAdmission, isolated_warehouse, load_raw_admissions
+from carehouse.core.settings import Settings
+from carehouse.warehouse.dbt import DbtResult, run_dbt
+from tests.support.warehouse import RawAdmission, isolated_warehouse, load_raw_admissions
 
 pytestmark = pytest.mark.slow
 

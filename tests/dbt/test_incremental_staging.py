@@ -28,10 +28,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from carehouse.core.settings import Settings
 from carehouse.ingest.labs import load_labs
-from carehouse.settings import Settings
-from carehouse.transform import DbtError, DbtResult, run_dbt
-from tests.dbt.clinical import (
+from carehouse.warehouse.dbt import DbtError, DbtResult, run_dbt
+from tests.support.clinical import (
     GLUCOSE,
     Vital,
     insert_vitals,
@@ -39,7 +39,7 @@ from tests.dbt.clinical import (
     observation_set_id,
     table_checksums,
 )
-from tests.dbt.warehouse import isolated_warehouse, node_name
+from tests.support.warehouse import isolated_warehouse, node_name
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from carehouse.core.settings import Role, Settings
 from carehouse.ingest.labs import load_labs
 from carehouse.ingest.patients import load_patients
-from carehouse.settings import Role, Settings
-from carehouse.transform import DbtResult, run_dbt
-from tests.dbt.clinical import (
+from carehouse.warehouse.dbt import DbtResult, run_dbt
+from tests.support.clinical import (
     ADMISSIONS,
     DIRECT_IDENTIFIERS,
     EXPECTED_LAB_QUARANTINE,
@@ -40,7 +40,7 @@ from tests.dbt.clinical import (
     write_lab_files,
     write_patient_snapshots,
 )
-from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions, node_name
+from tests.support.warehouse import isolated_warehouse, load_raw_admissions, node_name
 
 pytestmark = pytest.mark.slow
 

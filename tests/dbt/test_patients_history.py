@@ -14,10 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from carehouse.core.settings import Role, Settings
 from carehouse.ingest.patients import load_patients
-from carehouse.settings import Role, Settings
-from carehouse.transform import DbtResult, run_dbt
-from tests.dbt.clinical import (
+from carehouse.warehouse.dbt import DbtResult, run_dbt
+from tests.support.clinical import (
     ADMISSIONS,
     EXPECTED_HISTORY,
     EXPECTED_INSURERS,
@@ -29,7 +29,7 @@ from tests.dbt.clinical import (
     table_checksums,
     write_patient_snapshots,
 )
-from tests.dbt.warehouse import isolated_warehouse, load_raw_admissions, node_name
+from tests.support.warehouse import isolated_warehouse, load_raw_admissions, node_name
 
 pytestmark = pytest.mark.slow
 

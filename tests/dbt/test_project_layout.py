@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from carehouse.settings import Settings
-from carehouse.transform import run_dbt
+from carehouse.core.settings import Settings
+from carehouse.warehouse.dbt import run_dbt
 
 PREFIXES = {"staging": ("stg_", "base_"), "intermediate": ("int_",)}
 

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from carehouse.environment import database_environment
-from carehouse.settings import PROJECT_ROOT, Settings
+from carehouse.core.environment import database_environment
+from carehouse.core.settings import PROJECT_ROOT, Settings
 
 
 def test_sqlfluff_lint_is_clean(settings: Settings, tmp_path: Path) -> None:

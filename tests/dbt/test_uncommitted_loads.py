@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from carehouse.settings import Settings
-from carehouse.transform import run_dbt
-from tests.dbt.warehouse import ADMISSIONS, isolated_warehouse, load_raw_admissions
+from carehouse.core.settings import Settings
+from carehouse.warehouse.dbt import run_dbt
+from tests.support.warehouse import ADMISSIONS, isolated_warehouse, load_raw_admissions
 
 pytestmark = pytest.mark.slow
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from carehouse.core.settings import Settings
 from carehouse.demo.vitals import (
     MESSAGES_PER_YEAR,
     VitalMessage,
@@ -20,11 +21,10 @@ from carehouse.demo.vitals import (
     produce_vitals,
     stream_vitals,
 )
-from carehouse.ingest.vitals import drain_vitals
-from carehouse.settings import Settings
-from dlt_sources.vitals.helpers import check
-from dlt_sources.vitals.settings import FIELD_NAMES, PARTITIONS, PRODUCED_AT_HEADER
-from tests.dbt.warehouse import isolated_warehouse
+from carehouse.ingest.vitals.drain import drain_vitals
+from carehouse.ingest.vitals.messages import check
+from carehouse.ingest.vitals.settings import FIELD_NAMES, PARTITIONS, PRODUCED_AT_HEADER
+from tests.support.warehouse import isolated_warehouse
 
 END = date(2025, 3, 31)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from carehouse.ingest.ahead import read_ahead
+from dlt_sources._common.ahead import read_ahead
 
 
 def blocks_of(file: int) -> Iterator[tuple[int, int]]:

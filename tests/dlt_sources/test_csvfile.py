@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from carehouse.ingest.csvfile import CsvFile, ends_inside_quotes
+from dlt_sources._common.csvfile import CsvFile, ends_inside_quotes
 
 HEADER = b"a,b,c"
 

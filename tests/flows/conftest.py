@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from carehouse.settings import Settings
-from tests.dbt.warehouse import isolated_warehouse
-from tests.flows.feeds import write_landing_csvs, write_other_feeds
+from carehouse.core.settings import Settings
+from tests.support.feeds import write_landing_csvs, write_other_feeds
+from tests.support.warehouse import isolated_warehouse
 
 BUSINESS_DATE = date(2026, 3, 20)
 

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from carehouse.publish import gold_checksums
-from carehouse.settings import Settings
-from tests.dbt.warehouse import EXPECTED_GOLD, fetch_gold
+from carehouse.core.settings import Settings
+from carehouse.warehouse.publish import gold_checksums
 from tests.flows.conftest import rows
+from tests.support.warehouse import EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow
 

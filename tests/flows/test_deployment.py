@@ -15,10 +15,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
+from carehouse.core.settings import PROJECT_ROOT, Settings
 from carehouse.services.prefect_server import prefect_executable
-from carehouse.settings import PROJECT_ROOT, Settings
-from tests.dbt.warehouse import EXPECTED_GOLD, fetch_gold
 from tests.flows.conftest import BUSINESS_DATE, rows
+from tests.support.warehouse import EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow
 

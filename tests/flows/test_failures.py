@@ -17,14 +17,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from psycopg import sql
 
+from carehouse.core.settings import PROJECT_ROOT, Settings
 from carehouse.ingest.ledger import LEDGER_TABLE
-from carehouse.publish import gold_checksums
-from carehouse.settings import PROJECT_ROOT, Settings
+from carehouse.warehouse.publish import gold_checksums
 from dlt_sources.labs.settings import DATASET as LABS_DATASET
 from dlt_sources.labs.settings import TABLE as LABS_TABLE
-from tests.dbt.clinical import GLUCOSE, PATIENT_HEADER, observation
-from tests.dbt.warehouse import ADMISSIONS
 from tests.flows.conftest import BUSINESS_DATE, landing, rows
+from tests.support.clinical import GLUCOSE, PATIENT_HEADER, observation
+from tests.support.warehouse import ADMISSIONS
 
 pytestmark = pytest.mark.slow
 

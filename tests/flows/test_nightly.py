@@ -10,12 +10,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 
-from carehouse.business_day import due_files, file_date
-from carehouse.publish import gold_checksums
-from carehouse.settings import Settings
-from tests.dbt.warehouse import ADMISSIONS, EXPECTED_GOLD, fetch_gold
+from carehouse.core.settings import Settings
+from carehouse.ingest.due import due_files, file_date
+from carehouse.warehouse.publish import gold_checksums
 from tests.flows.conftest import BUSINESS_DATE, rows
-from tests.flows.feeds import LATE_LABS_FILE
+from tests.support.feeds import LATE_LABS_FILE
+from tests.support.warehouse import ADMISSIONS, EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,10 @@ RUN_LOG = "pipeline_run_audit"
 def test_the_first_nightly_loads_builds_gates_publishes_and_records_itself(
     flow_env: Settings, first_night: object
 ) -> None:
-    from flows.nightly import NightlySummary
+    from flows.summary import RunSummary
 
     summary = first_night
-    assert isinstance(summary, NightlySummary)
+    assert isinstance(summary, RunSummary)
     loads = {load.source: load for load in summary.loads}
     assert set(loads) == {"patients", "admissions", "labs"}
     admissions = loads["admissions"]

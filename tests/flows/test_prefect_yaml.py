@@ -9,7 +9,7 @@ import yaml
 from prefect import Flow
 from prefect.flows import load_flow_from_entrypoint
 
-from carehouse.settings import PROJECT_ROOT
+from carehouse.core.settings import PROJECT_ROOT
 
 DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]
 

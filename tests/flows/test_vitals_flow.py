@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Producer
 
 from carehouse.bench.latency import start_vitals_flow, wait_ready
-from carehouse.ingest.vitals import ensure_topic
-from carehouse.settings import Settings
+from carehouse.core.settings import Settings
+from carehouse.ingest.vitals.topic import ensure_topic
 from tests.flows.conftest import BUSINESS_DATE, rows
 
 pytestmark = pytest.mark.slow

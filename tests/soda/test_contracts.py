@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from carehouse.gates import PREVIOUS_ROW_COUNT_VARIABLE, SCHEMA_VARIABLE
-from carehouse.settings import PROJECT_ROOT
+from carehouse.core.settings import PROJECT_ROOT
+from carehouse.quality.gates import PREVIOUS_ROW_COUNT_VARIABLE, SCHEMA_VARIABLE
 
 CONTRACTS = PROJECT_ROOT / "soda" / "contracts"
 MODELS = PROJECT_ROOT / "dbt" / "models"

@@ -1,0 +1,1 @@
+"""The `audit` schema: its tables, one record per pipeline run, one per publish."""

@@ -1,0 +1,1 @@
+"""Settings, the tools' environment, connections and the bootstrap: below every other package."""

@@ -1,0 +1,1 @@
+"""dbt runs, write-audit-publish of gold, the guards between flows, row counts per layer."""
