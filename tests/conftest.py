@@ -41,6 +41,18 @@ for _name in (
     os.environ.pop(_name, None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the embedded services (through `settings`) as `services`.
+
+    `pytest -m "not services"` is then the inner loop: what runs without starting anything.
+    Derived from the fixtures a test uses, directly or through other fixtures, so a new test
+    cannot forget its mark; a test that starts services another way carries it by hand.
+    """
+    for item in items:
+        if "settings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Iterator[Settings]:
     """Settings of the running embedded services, bootstrapped; stopped at session end."""

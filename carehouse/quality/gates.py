@@ -51,6 +51,7 @@ from carehouse.quality.results import (
 )
 from carehouse.quality.soda import (
     Soda,
+    check_result,
     data_source,
     load_soda,
     resolve_env_placeholders,
@@ -226,7 +227,7 @@ def _checked_variables(variables: Mapping[str, str | int]) -> dict[str, str]:
 
 def _verify_contract(
     soda: Soda,
-    source: Any,
+    data_source_impl: Any,
     settings: Settings,
     path: Path,
     environment: Mapping[str, str],
@@ -244,7 +245,7 @@ def _verify_contract(
     )
     session_result = soda.ContractVerificationSession.execute(
         contract_yaml_sources=[source],
-        data_source_impls=[source],
+        data_source_impls=[data_source_impl],
         variables=dict(variables),
     )
     errors = [f"{name}: {_scrub(str(message))}" for message in session_result.get_errors()]
@@ -257,8 +258,8 @@ def _verify_contract(
         if schema is not None and (not prefix or prefix[-1] != schema):
             errors.append(f"{name}: verified {dataset}, not a table of schema {schema!r}")
         checks.extend(
-            check_result(name, dataset, prefix, str(contract.dataset_name), check_result, conn)
-            for check_result in contract_result.check_results
+            check_result(name, dataset, prefix, str(contract.dataset_name), soda_result, conn)
+            for soda_result in contract_result.check_results
         )
         if contract_result.has_errors and not contract_result.get_errors():
             errors.append(f"{name}: verification ended in error")

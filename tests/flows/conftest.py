@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from carehouse.core.settings import Settings
 from tests.support.feeds import write_landing_csvs, write_other_feeds
+from tests.support.flows import BUSINESS_DATE
 from tests.support.warehouse import isolated_warehouse
-
-BUSINESS_DATE = date(2026, 3, 20)
 
 
 @pytest.fixture(scope="package")
@@ -49,18 +44,3 @@ def first_night(flow_env: Settings) -> object:
     state = nightly(business_date=BUSINESS_DATE, return_state=True)
     assert state.is_completed(), state.message
     return state.result()
-
-
-def rows(
-    settings: Settings, query: str | sql.Composable, params: tuple[object, ...] = ()
-) -> list[tuple[object, ...]]:
-    """All rows of a query, as the transformer."""
-    with psycopg.connect(settings.dsn("transformer")) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
-
-
-def landing(settings: Settings, source: str) -> Path:
-    """A source's landing folder."""
-    folder = settings.landing_dir / source
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

@@ -8,7 +8,7 @@ import pytest
 
 from carehouse.core.settings import Settings
 from carehouse.warehouse.publish import gold_checksums
-from tests.flows.conftest import rows
+from tests.support.flows import rows
 from tests.support.warehouse import EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from prefect.deployments import run_deployment
 
 from carehouse.core.settings import PROJECT_ROOT, Settings
 from carehouse.services.prefect_server import prefect_executable
-from tests.flows.conftest import BUSINESS_DATE, rows
+from tests.support.flows import BUSINESS_DATE, rows
 from tests.support.warehouse import EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow

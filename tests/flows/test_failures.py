@@ -22,8 +22,8 @@ from carehouse.ingest.ledger import LEDGER_TABLE
 from carehouse.warehouse.publish import gold_checksums
 from dlt_sources.labs.settings import DATASET as LABS_DATASET
 from dlt_sources.labs.settings import TABLE as LABS_TABLE
-from tests.flows.conftest import BUSINESS_DATE, landing, rows
 from tests.support.clinical import GLUCOSE, PATIENT_HEADER, observation
+from tests.support.flows import BUSINESS_DATE, landing, rows
 from tests.support.warehouse import ADMISSIONS
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from prefect.client.schemas.objects import StateType
 from carehouse.core.settings import Settings
 from carehouse.ingest.due import due_files, file_date
 from carehouse.warehouse.publish import gold_checksums
-from tests.flows.conftest import BUSINESS_DATE, rows
 from tests.support.feeds import LATE_LABS_FILE
+from tests.support.flows import BUSINESS_DATE, rows
 from tests.support.warehouse import ADMISSIONS, EXPECTED_GOLD, fetch_gold
 
 pytestmark = pytest.mark.slow

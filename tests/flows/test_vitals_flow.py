@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from carehouse.bench.latency import start_vitals_flow, wait_ready
 from carehouse.core.settings import Settings
 from carehouse.ingest.vitals.topic import ensure_topic
-from tests.flows.conftest import BUSINESS_DATE, rows
+from tests.support.flows import BUSINESS_DATE, rows
 
 pytestmark = pytest.mark.slow
 
