@@ -7,11 +7,12 @@ UV_DIR := .carehouse/uv
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_DIR)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test lint typecheck sqllint pytest down clean
+.PHONY: help install run test lint typecheck sqllint pytest quick down clean
 
 help:
 	@echo "make run   - start embedded services, generate demo data, run the pipeline, print a summary"
 	@echo "make test  - everything CI runs: ruff, mypy, pytest (which runs sqlfluff too)"
+	@echo "make quick - the inner loop: lint and the tests that need no services (seconds)"
 	@echo "make down  - stop the embedded services"
 
 # uv from the package registry when the machine has none; never a download script.
@@ -34,6 +35,7 @@ down: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck: install
 	$(RUN) mypy
@@ -47,6 +49,10 @@ pytest: install
 	$(RUN) pytest
 
 test: lint typecheck pytest
+
+# No embedded service starts: settings, parsing, demo data, the dbt project's layout rules.
+quick: lint
+	$(RUN) pytest -q -m "not services"
 
 clean:
 	rm -rf .carehouse/dbt .pytest_cache .mypy_cache .ruff_cache
