@@ -51,6 +51,7 @@ from carehouse.quality.results import (
 )
 from carehouse.quality.soda import (
     Soda,
+    check_result,
     data_source,
     load_soda,
     resolve_env_placeholders,
@@ -238,12 +239,12 @@ def _verify_contract(
     name = _relative(path, settings.soda_dir)
     # Contracts name their dataset with the database from the environment (the CLI reads the
     # shell's); here it comes from the settings.
-    source = soda.ContractYamlSource.from_str(
+    contract_source = soda.ContractYamlSource.from_str(
         resolve_env_placeholders(path.read_text(encoding="utf-8"), environment, quote=False),
         file_path=str(path),
     )
     session_result = soda.ContractVerificationSession.execute(
-        contract_yaml_sources=[source],
+        contract_yaml_sources=[contract_source],
         data_source_impls=[source],
         variables=dict(variables),
     )
@@ -257,8 +258,8 @@ def _verify_contract(
         if schema is not None and (not prefix or prefix[-1] != schema):
             errors.append(f"{name}: verified {dataset}, not a table of schema {schema!r}")
         checks.extend(
-            check_result(name, dataset, prefix, str(contract.dataset_name), check_result, conn)
-            for check_result in contract_result.check_results
+            check_result(name, dataset, prefix, str(contract.dataset_name), soda_result, conn)
+            for soda_result in contract_result.check_results
         )
         if contract_result.has_errors and not contract_result.get_errors():
             errors.append(f"{name}: verification ended in error")
