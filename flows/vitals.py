@@ -45,6 +45,7 @@ from carehouse.warehouse.dbt import remove_lane
 from carehouse.warehouse.dbt_session import DbtSession
 from flows.summary import current_run_id
 from flows.tasks import IO_RETRIES, refresh_vitals_task
+from flows.vitals_process import READY_LINE
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def vitals(duration: float | None = None, until_caught_up: bool = False) -> Vita
         # SIGTERM (a process manager, a deployment's cancellation) stops the drain, which
         # commits its batch, and gold gets a last refresh; Ctrl-C stays Prefect's.
         with stop_on_signals(drain.stop, (signal.SIGTERM,)):
-            log.info("vitals stream ready: draining %s", settings.vitals_topic)
+            log.info(READY_LINE, settings.vitals_topic)
             try:
                 while True:
                     finished = not drain.is_alive()

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-from psycopg import sql
-
-from carehouse.core.bootstrap import bootstrap
-from carehouse.core.database import connect
-from carehouse.core.environment import tool_environment
+from carehouse.bench import context, runner
 from carehouse.core.settings import Settings
 from carehouse.demo.admissions import generate_admissions
 from carehouse.demo.labs import generate_labs
 from carehouse.demo.patients import generate_patients
 from carehouse.demo.vitals import produce_vitals
 
-BENCH_DATABASE = "carehouse_bench"
 ADMISSIONS_PER_YEAR = 1_000_000  # scale 1.0
 DAYS = 30
 STAGE_ORDER = (
@@ -51,52 +44,34 @@ class StageFigures:
     peak_rss_mib: float
     import_seconds: float
 
+    @classmethod
+    def of(cls, figures: dict[str, Any]) -> StageFigures:
+        """The figures `bench ingest` reports, of those the stage runner took."""
+        return cls(**{field.name: figures[field.name] for field in fields(cls)})
+
     @property
     def rows_per_second(self) -> float:
         """Throughput."""
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def fresh_database(settings: Settings) -> Settings:
-    """A new, bootstrapped benchmark database on the same server."""
-    name = sql.Identifier(BENCH_DATABASE)
-    with connect(settings, "admin", autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        conn.execute(sql.SQL("create database {}").format(name))
-    bench = settings.for_database(BENCH_DATABASE)
-    bootstrap(bench)
-    return bench
-
-
-def run_stage(settings: Settings, stage: str, data_dir: Path) -> StageFigures:
-    """Run one stage in a fresh process, as the real CLI would."""
-    result = subprocess.run(
-        [sys.executable, "-m", "carehouse.bench.stage", stage, BENCH_DATABASE, str(data_dir)],
-        env={
-            **os.environ,
-            **tool_environment(settings),
-            "CAREHOUSE_VITALS_TOPIC": settings.vitals_topic,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench stage {stage} failed:\n{result.stderr[-4000:]}")
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    return StageFigures(**figures)
-
-
 def bench_ingest(settings: Settings, *, scale: float, out_dir: Path) -> list[StageFigures]:
     """Generate scale-sized data, then measure each loader beside its baseline."""
-    bench = fresh_database(settings)
-    # A topic of its own: the bench never drains (or feeds) the warehouse's stream.
-    bench = bench.model_copy(update={"vitals_topic": f"bench-vitals-{int(time.time())}"})
+    context.fresh_database(settings, context.BENCH_DATABASE)
     per_day = max(1, round(ADMISSIONS_PER_YEAR * scale / DAYS))
     end_date = date.today() - timedelta(days=1)
     results: list[StageFigures] = []
     with tempfile.TemporaryDirectory(prefix="carehouse-bench-") as tmp:
-        data_dir = Path(tmp)
+        data_dir = Path(tmp) / "landing"
+        work = Path(tmp) / "work"  # the stages' home (dlt state) and figures, not kept
+        # A topic of its own: the bench never drains (or feeds) the warehouse's stream.
+        bench = context.isolated(
+            settings,
+            database=context.BENCH_DATABASE,
+            home=work,
+            landing_dir=data_dir,
+            topic=f"bench-vitals-{int(time.time())}",
+        )
         generate_admissions(
             data_dir,
             seed=7,
@@ -111,7 +86,8 @@ def bench_ingest(settings: Settings, *, scale: float, out_dir: Path) -> list[Sta
         generate_labs(data_dir, seed=7, end_date=end_date, days=DAYS, scale=yearly)
         produce_vitals(bench, seed=7, end_date=end_date, days=DAYS, scale=yearly)
         for stage in STAGE_ORDER:
-            results.append(run_stage(bench, stage, data_dir))
+            figures = runner.run_stage(bench, stage, data_dir, work / "stages")
+            results.append(StageFigures.of(figures))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "ingest.json").write_text(
         json.dumps(

@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from carehouse.bench.context import run_environment
 from carehouse.core.database import connect
+from carehouse.core.environment import child_environment
 from carehouse.core.settings import Settings
 from carehouse.ingest.vitals.settings import (
     DATASET,
@@ -43,20 +43,21 @@ from carehouse.ingest.vitals.settings import (
     QUARANTINE_SCHEMA,
     TABLE,
 )
+from flows.vitals_process import (
+    FLOW_LOGGING,
+    log_tail,
+    start_vitals_flow,
+    wait_ready,
+)
 
 POLL_SECONDS = 0.25
 PERCENTILES = (50, 95, 99)
-READY_SECONDS = 600.0  # the flow's start-up (Prefect, dbt parse) on a loaded machine
 SETTLE_SECONDS = 300.0  # after the stream ends: time allowed for the last messages to show
-READY_LINE = "vitals stream ready: draining "
 # The flow's last line, `VitalsSummary.one_line()` (printed by `carehouse vitals`).
 SUMMARY = re.compile(
     r"vitals: ([\d,]+) messages loaded, ([\d,]+) quarantined, (\d+) gold refreshes"
     r" \(mean ([\d.]+)s\) in ([\d.]+)s"
 )
-# Root at INFO: `flows.vitals` logs its ready line at INFO, and Prefect's logging
-# configuration (which the flow run applies) keeps the root logger at WARNING.
-FLOW_LOGGING = {"PREFECT_LOGGING_ROOT_LEVEL": "INFO"}
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:
@@ -141,40 +142,11 @@ def _sent(stream: subprocess.Popen[str]) -> int:
     raise RuntimeError(f"vitals stream printed no count:\n{output[-2000:]}")
 
 
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-
-def start_vitals_flow(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`carehouse vitals` in its own process, as deployed, its output in `log`."""
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "carehouse.app.cli", "vitals"],
-            env=run_environment(settings) | FLOW_LOGGING,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def wait_ready(flow: subprocess.Popen[bytes], log: Path, topic: str) -> float:
-    """Wait for the flow's `vitals stream ready` line; the seconds it took to start."""
-    started = time.monotonic()
-    deadline = started + READY_SECONDS
-    while time.monotonic() < deadline:
-        if f"{READY_LINE}{topic}" in log.read_text(errors="replace"):
-            return time.monotonic() - started
-        if flow.poll() is not None:
-            raise RuntimeError(f"vitals flow exited {flow.returncode} before ready:\n{_tail(log)}")
-        time.sleep(POLL_SECONDS)
-    raise RuntimeError(f"vitals flow not ready after {READY_SECONDS:.0f}s:\n{_tail(log)}")
-
-
 def _flow_summary(log: Path) -> dict[str, Any]:
     """Refresh figures from the flow's summary line: a count and a mean, nothing finer."""
     found = SUMMARY.search(log.read_text(errors="replace"))
     if found is None:
-        raise RuntimeError(f"vitals flow printed no summary line:\n{_tail(log)}")
+        raise RuntimeError(f"vitals flow printed no summary line:\n{log_tail(log)}")
     return {
         "flow_loaded": int(found[1].replace(",", "")),
         "flow_quarantined": int(found[2].replace(",", "")),
@@ -197,7 +169,7 @@ def measure_latency(
     ensure_topic(settings)
     work_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "vitals_flow.log"
-    env = run_environment(settings) | FLOW_LOGGING
+    env = child_environment(settings) | FLOW_LOGGING
     flow = start_vitals_flow(settings, log)
     try:
         ready_seconds = wait_ready(flow, log, settings.vitals_topic)
@@ -226,7 +198,7 @@ def measure_latency(
             flow.kill()
             flow.wait()
     if flow.returncode != 0:
-        raise RuntimeError(f"vitals flow failed (exit {flow.returncode}):\n{_tail(log)}")
+        raise RuntimeError(f"vitals flow failed (exit {flow.returncode}):\n{log_tail(log)}")
     return {
         "rate_target": rate,
         # The stream paces itself over `seconds` from its own start (after its imports).

@@ -72,14 +72,10 @@ def vitals_consume_copy(settings: Settings, data_dir: Path) -> int:
     The sink's limit: no parsing, no validation, no exactly-once bookkeeping;
     one COPY per consumed batch, committed at the end.
     """
-    from confluent_kafka import KafkaError
-
-    from carehouse.bench.stages import baseline_consumer
-    from carehouse.ingest.vitals.settings import PARTITIONS
+    from carehouse.bench.stages import baseline_consumer, batches_to_end
 
     table = sql.Identifier(BENCH_SCHEMA, "vitals_copy")
     consumer = baseline_consumer(settings, "carehouse-bench-consume-copy")
-    done: set[int] = set()
     messages = 0
     try:
         with connect(settings, "admin") as conn:
@@ -95,29 +91,19 @@ def vitals_consume_copy(settings: Settings, data_dir: Path) -> int:
             )
             copy = sql.SQL("copy {} from stdin").format(table)
             with conn.cursor() as cursor:
-                while len(done) < PARTITIONS:
-                    batch = consumer.consume(num_messages=20_000, timeout=1.0)
-                    rows = []
-                    for message in batch:
-                        error = message.error()
-                        if error is None:
-                            rows.append(
-                                (
-                                    message.partition(),
-                                    message.offset(),
-                                    message.timestamp()[1],
-                                    message.value(),
-                                )
-                            )
-                        elif error.code() == KafkaError._PARTITION_EOF:
-                            done.add(int(message.partition() or 0))
-                        else:
-                            raise RuntimeError(f"consume failed: {error}")
-                    if rows:
+                for batch in batches_to_end(consumer):
+                    if batch:
                         with cursor.copy(copy) as stream:
-                            for row in rows:
-                                stream.write_row(row)
-                        messages += len(rows)
+                            for message in batch:
+                                stream.write_row(
+                                    (
+                                        message.partition(),
+                                        message.offset(),
+                                        message.timestamp()[1],
+                                        message.value(),
+                                    )
+                                )
+                        messages += len(batch)
             conn.commit()
     finally:
         consumer.close()
@@ -284,20 +270,3 @@ def nightly_prefect(settings: Settings, data_dir: Path) -> int:
     drained = drain_vitals(settings, until_caught_up=True).received
     summary = nightly()
     return drained + sum(load.received for load in summary.loads)
-
-
-STAGES = {
-    "admissions_to_sql": admissions_to_sql,
-    "vitals_consume_copy": vitals_consume_copy,
-    "gate_raw": gate_raw,
-    "dbt_build_silver": dbt_build_silver,
-    "gate_silver": gate_silver,
-    "dbt_build_gold": dbt_build_gold,
-    "gold_sql_direct": gold_sql_direct,
-    "gate_gold": gate_gold,
-    "publish": publish,
-    "dbt_full_refresh": dbt_full_refresh,
-    "dbt_incremental": dbt_incremental,
-    "nightly_plain": nightly_plain,
-    "nightly_prefect": nightly_prefect,
-}

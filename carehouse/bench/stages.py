@@ -1,7 +1,12 @@
-"""The measured stages and their baselines; each returns the number of records it handled."""
+"""The loaders' stages and their baselines, `carehouse bench ingest`'s (and `bench`'s).
+
+Each returns the number of records it handled; `carehouse.bench.runner.STAGES` registers
+them beside the nightly's (`carehouse.bench.pipeline`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ ADMISSION_COLUMNS = (
     "insurer_id",
 )  # fmt: skip
 COPY_CHUNK = 1 << 20
+CONSUME_BATCH = 20_000  # messages per consume() of the Kafka baselines
 
 
 def admissions_load(settings: Settings, data_dir: Path) -> int:
@@ -96,25 +102,33 @@ def baseline_consumer(settings: Settings, group: str) -> Any:
     return consumer
 
 
-def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
-    """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
+def batches_to_end(consumer: Any) -> Iterator[list[Any]]:
+    """A baseline consumer's messages, one consumed batch at a time, until every partition's end.
+
+    The end-of-partition events are not messages; any other error raises.
+    """
     from confluent_kafka import KafkaError
 
     from carehouse.ingest.vitals.settings import PARTITIONS
 
-    consumer = baseline_consumer(settings, "carehouse-bench-consume-only")
     done: set[int] = set()
-    messages = 0
+    while len(done) < PARTITIONS:
+        batch = []
+        for message in consumer.consume(num_messages=CONSUME_BATCH, timeout=1.0):
+            error = message.error()
+            if error is None:
+                batch.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                done.add(int(message.partition() or 0))
+            else:
+                raise RuntimeError(f"consume failed: {error}")
+        yield batch
+
+
+def vitals_consume_only(settings: Settings, data_dir: Path) -> int:
+    """Baseline: confluent-kafka consuming every partition to its end, writing nothing."""
+    consumer = baseline_consumer(settings, "carehouse-bench-consume-only")
     try:
-        while len(done) < PARTITIONS:
-            for message in consumer.consume(num_messages=20_000, timeout=1.0):
-                error = message.error()
-                if error is None:
-                    messages += 1
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    done.add(int(message.partition() or 0))
-                else:
-                    raise RuntimeError(f"consume failed: {error}")
+        return sum(len(batch) for batch in batches_to_end(consumer))
     finally:
         consumer.close()
-    return messages

@@ -39,7 +39,7 @@ from typing import Any
 
 from psycopg import sql
 
-from carehouse.bench import context, latency, report
+from carehouse.bench import context, latency, report, runner
 from carehouse.bench.ingest import DAYS
 from carehouse.bench.pipeline import LANE
 from carehouse.bench.warehouse import spread_ingestion_over_the_year
@@ -193,7 +193,7 @@ class Bench:
 
     def stage(self, settings: Settings, name: str, unit: str) -> dict[str, Any]:
         """Run one stage in a fresh process; record records/s, MB/s and memory."""
-        figures = context.run_stage(settings, name, self.data_dir, self.out_dir / "stages")
+        figures = runner.run_stage(settings, name, self.data_dir, self.out_dir / "stages")
         figures["loadavg_after"] = loadavg()
         figures["baseline_of"] = BASELINES.get(name)
         units = figures["rows"]
@@ -368,13 +368,13 @@ class Bench:
         name = "nightly_prefect" if quick else "nightly_background"
         busy = self.run_settings("prefect") if quick else stages
         out = self.out_dir / "stages" / f"{name}.json"
-        background = context.start_stage(busy, "nightly_prefect", self.data_dir, out)
+        background = runner.start_stage(busy, "nightly_prefect", self.data_dir, out)
         try:
             series = self._latency_series(
                 stages, "busy", rates, seconds, running=lambda: background.poll() is None
             )
         finally:
-            figures = context.finish_stage(background, name, out)
+            figures = runner.finish_stage(background, name, out)
         figures |= {"stage": name, "loadavg_after": loadavg(), "bytes": self.batch_bytes()}
         report.derive(figures)
         self.results["latency"]["busy"] = series

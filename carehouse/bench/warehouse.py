@@ -23,7 +23,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from carehouse.bench.ingest import fresh_database
+from carehouse.bench import context
 from carehouse.core.database import connect
 from carehouse.core.settings import Settings
 from carehouse.demo.labs import generate_labs
@@ -137,7 +137,7 @@ def timed_run(settings: Settings, args: list[str]) -> RunFigures:
 
 def bench_incremental(settings: Settings, *, scale: float, out_dir: Path) -> IncrementalFigures:
     """A year of labs and vitals at `scale`, a full refresh, then one more day incrementally."""
-    bench = fresh_database(settings)
+    bench = context.fresh_database(settings, context.BENCH_DATABASE)
     bench = bench.model_copy(update={"vitals_topic": f"bench-incremental-{int(time.time())}"})
     last_day = date.today() - timedelta(days=2)
     with tempfile.TemporaryDirectory(prefix="carehouse-bench-") as tmp:

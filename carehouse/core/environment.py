@@ -72,6 +72,22 @@ def tool_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a child process whose `Settings()` must be exactly `settings`.
+
+    This process's environment with the tool environment over it, the vitals topic, and a
+    Prefect home of the settings' own (under `home`, which is created).
+    """
+    env = {
+        **os.environ,
+        **tool_environment(settings),
+        "CAREHOUSE_VITALS_TOPIC": settings.vitals_topic,
+        "PREFECT_HOME": str(settings.home / "prefect"),
+    }
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return env
+
+
 def export_lines(env: dict[str, str]) -> str:
     """Shell `export` lines, safely quoted."""
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items()))

@@ -227,7 +227,7 @@ def _checked_variables(variables: Mapping[str, str | int]) -> dict[str, str]:
 
 def _verify_contract(
     soda: Soda,
-    data_source_impl: Any,
+    source: Any,
     settings: Settings,
     path: Path,
     environment: Mapping[str, str],
@@ -239,13 +239,13 @@ def _verify_contract(
     name = _relative(path, settings.soda_dir)
     # Contracts name their dataset with the database from the environment (the CLI reads the
     # shell's); here it comes from the settings.
-    source = soda.ContractYamlSource.from_str(
+    contract_source = soda.ContractYamlSource.from_str(
         resolve_env_placeholders(path.read_text(encoding="utf-8"), environment, quote=False),
         file_path=str(path),
     )
     session_result = soda.ContractVerificationSession.execute(
-        contract_yaml_sources=[source],
-        data_source_impls=[data_source_impl],
+        contract_yaml_sources=[contract_source],
+        data_source_impls=[source],
         variables=dict(variables),
     )
     errors = [f"{name}: {_scrub(str(message))}" for message in session_result.get_errors()]

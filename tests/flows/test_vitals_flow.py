@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from carehouse.bench.latency import start_vitals_flow, wait_ready
 from carehouse.core.settings import Settings
 from carehouse.ingest.vitals.topic import ensure_topic
+from flows.vitals_process import start_vitals_flow, wait_ready
 from tests.support.flows import BUSINESS_DATE, rows
 
 pytestmark = pytest.mark.slow
