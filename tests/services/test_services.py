@@ -31,6 +31,7 @@ def _group_members(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.services  # starts its own set, without the session's `settings`
 def test_up_twice_is_harmless_and_down_leaves_no_process(tmp_path: Path) -> None:
     own = Settings(home=tmp_path / "home", landing_dir=tmp_path / "landing")
     first = up(own)
