@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from carehouse.demo.admissions import DAY, HOUR
 from carehouse.demo.reference import (
     BLOOD_PRESSURE,
     DIASTOLIC,
@@ -48,6 +47,7 @@ from carehouse.demo.reference import (
     observations_per_day,
     patient_id,
 )
+from carehouse.demo.stays import DAY, HOUR
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from carehouse.demo.admissions import DAY
 from carehouse.demo.reference import hospital_days, patient_id
+from carehouse.demo.stays import DAY
 
 HEADER = (
     "patient_id,given_name,family_name,birth_date,sex,address_line,postal_code,"

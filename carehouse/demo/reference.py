@@ -3,8 +3,9 @@
 `hospital_days` replays the admissions generator's simulation (same seed, same
 arguments, same random draws in the same order) without writing files, so that
 the patient master and the lab results describe exactly the patients and
-admissions that `generate_admissions` writes. It drives that module's
-simulation classes; `tests/demo/test_patients.py` checks the two stay in step.
+admissions that `generate_admissions` writes. It drives the same simulation
+(`carehouse.demo.stays`) and the admissions writer, whose row dirt draws from the
+same stream; `tests/demo/test_patients.py` checks the two stay in step.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from carehouse.demo.admissions import _Hospital, _Patient, _Stay, _Writer
+from carehouse.demo.admissions import Writer
+from carehouse.demo.stays import Hospital, Patient, Stay
 
 # scale 1.0: a year of 1,000,000 admissions (about 100,000 patients) and 1,000,000 lab
 # observations.
@@ -69,7 +71,7 @@ class HospitalDay:
     registered: int  # patients registered so far: indices 0 .. registered - 1
     registered_before: int  # patients registered before the first day (the first indices)
     # The simulation's patients, live: read the day's insurers before the next day is made.
-    _patients: list[_Patient]
+    _patients: list[Patient]
 
     def insurer(self, index: int) -> str:
         """A patient's insurer at the end of the day ('' for self-pay)."""
@@ -91,8 +93,8 @@ def hospital_days(
     rng = random.Random(seed)  # noqa: S311 - simulation, not secrets: reproducible on purpose
     start = end_date - timedelta(days=days - 1)
     population = max(1, days * per_day // 10)
-    hospital = _Hospital(rng, days=days, population=population)
-    writer = _Writer(rng, start, days, hospital.end)
+    hospital = Hospital(rng, days=days, population=population)
+    writer = Writer(rng, start, days, hospital.end)
     if file_defects:
         rng.sample(range(days), days)
     for day in range(days):
@@ -100,10 +102,10 @@ def hospital_days(
         volume = per_day * (0.88 if weekday >= 5 else 1.05)
         planned = len(hospital.planned.get(day, ()))
         fresh = max(0, round(volume * rng.uniform(0.95, 1.05)) - planned)
-        stays: list[_Stay] = hospital.day(day, fresh)
+        stays: list[Stay] = hospital.day(day, fresh)
         first_id = writer.next_id
         writer.lines(stays, hospital.patients)  # draws the row dirt; ids follow stay order
-        patients: list[_Patient] = hospital.patients
+        patients: list[Patient] = hospital.patients
         yield HospitalDay(
             day=day,
             date=start + timedelta(days=day),

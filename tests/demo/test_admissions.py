@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from carehouse.demo.admissions import DEPARTMENTS, HEADER, INSURERS, generate_admissions
+from carehouse.demo.admissions import HEADER, generate_admissions
+from carehouse.demo.departments import DEPARTMENTS
+from carehouse.demo.stays import INSURERS
 
 END = date(2025, 3, 31)
 DEPARTMENT_NAMES = {department.name for department in DEPARTMENTS}

@@ -14,13 +14,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from carehouse.core.settings import Settings
-from carehouse.demo.vitals import (
-    MESSAGES_PER_YEAR,
-    VitalMessage,
-    generate_vitals,
-    produce_vitals,
-    stream_vitals,
-)
+from carehouse.demo.monitors import MESSAGES_PER_YEAR, VitalMessage, generate_vitals
+from carehouse.demo.vitals import produce_vitals, stream_vitals
 from carehouse.ingest.vitals.drain import drain_vitals
 from carehouse.ingest.vitals.messages import check
 from carehouse.ingest.vitals.settings import FIELD_NAMES, PARTITIONS, PRODUCED_AT_HEADER

@@ -23,7 +23,9 @@ from carehouse.ingest.labs import load_labs
 from carehouse.ingest.summary import LoadSummary
 from dlt_sources._common.jsonlines import JsonDocument, JsonLinesFile, LineBlock, LongLine
 from dlt_sources.files import FileChangedError, LandedFile, discover
-from dlt_sources.labs import helpers
+from dlt_sources.labs import bundles
+from dlt_sources.labs.arrow import parse_fast
+from dlt_sources.labs.blocks import parse_exact
 from dlt_sources.labs.settings import EXTRACTED_COLUMNS
 from tests.support.warehouse import isolated_warehouse
 
@@ -508,7 +510,7 @@ def test_arrow_and_line_by_line_agree(corpus: Corpus, tmp_path: Path) -> None:
     )
     blocks = [ndjson(SHAPES), *(p.read_bytes() for p in sorted((tmp_path / "labs").glob("*")))]
     for block in blocks:
-        fast, exact = helpers.parse_fast(block, 1), helpers.parse_exact(block, 1)
+        fast, exact = parse_fast(block, 1), parse_exact(block, 1)
         assert fast is not None
         assert fast.rows.to_pylist() == exact.rows.to_pylist()
         assert fast.new_fields == exact.new_fields and fast.blank_lines == exact.blank_lines
@@ -516,8 +518,8 @@ def test_arrow_and_line_by_line_agree(corpus: Corpus, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", DIRTY, ids=lambda case: case.reason)
 def test_arrow_refuses_every_dirty_line_it_cannot_vouch_for(case: Case) -> None:
-    fast = helpers.parse_fast(case.text + b"\n", 1)
-    exact = helpers.parse_exact(case.text + b"\n", 1)
+    fast = parse_fast(case.text + b"\n", 1)
+    exact = parse_exact(case.text + b"\n", 1)
     assert [(r.line, r.reason) for r in exact.rejects] == [(1, case.reason)]
     assert fast is None or [(r.line, r.reason) for r in fast.rejects] == [(1, case.reason)]
 
@@ -539,7 +541,7 @@ def test_a_bundle_streams_the_same_whatever_the_block_size(
 ) -> None:
     path = corpus.folder / "05_bundle.json"
     with JsonDocument(path, block_bytes=block_bytes) as document:
-        entries = [(position, entry.text) for position, entry in helpers._entries(document)]
+        entries = [(position, entry.text) for position, entry in bundles._entries(document)]
         document.rest()
         assert document.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
     bundle = json.loads(path.read_text())

@@ -27,7 +27,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from carehouse.core.settings import Settings
-from carehouse.demo.vitals import generate_vitals
+from carehouse.demo.monitors import generate_vitals
 from carehouse.ingest.vitals.batches import write_batch
 from carehouse.ingest.vitals.drain import drain_vitals
 from carehouse.ingest.vitals.errors import DrainError, Fenced, SlowBatch
