@@ -11,8 +11,8 @@ Created on first use by the transformer (which owns the schema):
   last publish from here;
 - ``audit.pipeline_runs``: one row per pipeline run (carehouse.audit.runs), read by
   ``gold.pipeline_run_audit``. dbt's on-run-start hook creates it too
-  (``create_audit_tables()`` in ``dbt/macros/audit.sql``), so that a ``dbt build`` by hand
-  finds its source; ``tests/audit/test_schema.py`` asserts both definitions agree.
+  (``create_audit_tables()`` in ``dbt/macros/hooks/audit.sql``), so that a ``dbt build`` by
+  hand finds its source; ``tests/audit/test_schema.py`` asserts both definitions agree.
 
 A verification is appended, never overwritten: a run that verifies a layer twice has two
 rows, in the order they happened.

@@ -13,7 +13,7 @@
     look; changing the seed's units or the hospital timezone needs a --full-refresh.
 
     The post-hook analyzes the table when this run built it in full, so the readers'
-    watermark filter is planned as an index scan (macros/incremental.sql).
+    watermark filter is planned as an index scan (macros/incremental/incremental.sql).
 -#}
 {{
     config(

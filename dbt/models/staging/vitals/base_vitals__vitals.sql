@@ -18,7 +18,7 @@
     Two writers build this table: the vitals stream (after each micro-batch) and the nightly
     (a step of its own); both hold the gold lock meanwhile (flows.tasks.VITALS_CHAIN), so
     they take turns. The post-hook analyzes the table when this run built it in full, so the
-    readers' watermark filter is planned as an index scan (macros/incremental.sql).
+    readers' watermark filter is planned as an index scan (macros/incremental/incremental.sql).
 -#}
 {{
     config(

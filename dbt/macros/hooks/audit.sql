@@ -5,13 +5,20 @@
     bootstrap gives that schema to the transformer; sql/ is not changed for it). The
     orchestrator inserts a row when a run starts and updates it as the run goes (status,
     counts, gates, durations, freshness), setting recorded_at = now() on every write: the
-    gold table picks up rows by recorded_at.
+    gold table picks up rows by recorded_at. The orchestrator creates the same table
+    (carehouse.audit.schema.PIPELINE_RUNS_DDL) when it runs before dbt ever did: change both
+    together; tests/audit/test_schema.py asserts they build the same table.
 
-    JSON shapes (keys are free to grow; gold reads these):
-      source_rows     {"admissions": {"received": 10, "loaded": 9, "quarantined": 1}, "patients": ..., "labs": ..., "vitals": ...}
-      gate_outcomes   {"raw": "passed", "silver": "passed", "gold": "failed"}
+    JSON shapes (keys are free to grow; gold reads these). Step names are those of
+    flows/pipeline.py (record.step): load-<source> per batch source (load-patients,
+    load-admissions, load-labs), gate-raw, wait-warehouse, build-vitals-staging, build-silver,
+    gate-silver, build-gold-next, gate-gold, wait-gold, publish, freshness, count-rows.
+      source_rows     {"patients": {"received": 10, "loaded": 9, "quarantined": 1}, "admissions": ..., "labs": ...}
+                      (one key per batch source loaded; gold also reads "vitals" when present)
+      gate_outcomes   {"raw": "passed", "silver": "passed", "gold": "failed"} ("passed", "failed",
+                      "error", or "not_run" for a gate the run never reached)
       failed_step     the step a failed run stopped at, e.g. "gate-gold", "build-silver", "load-labs"
-      step_durations  {"load_admissions": 1.8, "dbt_build": 42.0, "gate_gold": 3.1} (seconds)
+      step_durations  {"load-patients": 1.8, "gate-raw": 0.9, "build-silver": 42.0, "gate-gold": 3.1, ...} (seconds)
       gold_freshness  {"fct_admissions": "2026-03-31T23:10:00Z", ...} (when each gold table was last published, carehouse.quality.freshness)
 -#}
 {%- macro create_audit_tables() -%}

@@ -44,37 +44,6 @@
     end
 {%- endmacro -%}
 
-{#- A text value as a quoted SQL string literal. -#}
-{%- macro sql_string_literal(value) -%}
-    '{{ value | string | replace("'", "''") }}'
-{%- endmacro -%}
-
-{#- Blank or whitespace-only CSV cells mean "no value". -#}
-{%- macro clean_text(column) -%}
-    nullif(trim({{ column }}), '')
-{%- endmacro -%}
-
-{#-
-    A timestamptz's calendar date in `timezone`. The explicit zone makes it independent of
-    the session TimeZone.
--#}
-{%- macro local_date(column, timezone) -%}
-    cast(({{ column }} at time zone {{ sql_string_literal(timezone) }}) as date)
-{%- endmacro -%}
-
-{#- First day of a date's month; via timestamp (no zone) so the session TimeZone never applies. -#}
-{%- macro month_start(date_column) -%}
-    cast(date_trunc('month', cast({{ date_column }} as timestamp)) as date)
-{%- endmacro -%}
-
-{#-
-    Fails the run before any model is built when the hospital timezone is not one Postgres
-    knows; a view would otherwise be created and only fail when read.
--#}
-{%- macro assert_known_timezone(timezone) -%}
-    select now() at time zone {{ sql_string_literal(timezone) }} as checked_at
-{%- endmacro -%}
-
 {#-
     An ISO 8601 calendar date (YYYY-MM-DD) as date; null for any other spelling or for a day
     that does not exist (2026-02-30). The fixed pattern keeps DateStyle out of it.
@@ -84,12 +53,4 @@
         when {{ column }} ~ '^\d{4}-\d{2}-\d{2}$' and pg_input_is_valid({{ column }}, 'date')
             then cast({{ column }} as date)
     end
-{%- endmacro -%}
-
-{#-
-    A timestamptz as fixed ISO 8601 text in UTC with microseconds (2026-03-12T00:19:22.000000Z):
-    the same text under every session TimeZone and DateStyle, for keys built from instants.
--#}
-{%- macro utc_iso_text(column) -%}
-    to_char({{ column }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 {%- endmacro -%}
