@@ -165,7 +165,10 @@ def raw(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     landing = tmp_path_factory.mktemp("landing")
     files = _write_batch_files(landing)
     with isolated_warehouse(settings, "raw_contract") as warehouse:
-        loader = warehouse.model_copy(update={"landing_dir": landing})
+        # A dlt state of its own: dlt keeps each pipeline's schema under the home, and would
+        # create the tables with the columns another test's files added (tests share a home).
+        home = tmp_path_factory.mktemp("home")
+        loader = warehouse.model_copy(update={"landing_dir": landing, "home": home})
         with psycopg.connect(warehouse.dsn("loader")) as conn:
             # The fixture's table, created and read where the loader's will be, then undone.
             conn.execute(RAW_TABLE_DDL)
