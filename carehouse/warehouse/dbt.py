@@ -28,6 +28,7 @@ from typing import Any
 
 from carehouse.core.environment import database_environment
 from carehouse.core.settings import Settings
+from carehouse.warehouse import parse_state
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 # A lane names a directory: keep it to a safe file name.
 _LANE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 # Lines of dbt output kept for an error message when dbt fails before writing results.
 _OUTPUT_TAIL_LINES = 40
@@ -107,18 +107,12 @@ def dbt_paths(settings: Settings, lane: str | None = None) -> tuple[Path, Path]:
 def remove_lane(settings: Settings, lane: str) -> None:
     """Delete a lane's directories (after a successful flow run: a failed one keeps them).
 
-    Its partial-parse state first becomes the seed of the next lanes (atomically replaced).
+    Its partial-parse states first become the seed of the next lanes (see parse_state).
     """
     target_path, _ = dbt_paths(settings, lane)
     if not target_path.parent.exists():
         return
-    state = target_path / PARTIAL_PARSE_FILE
-    if state.exists():
-        shared = dbt_paths(settings)[0]
-        shared.mkdir(parents=True, exist_ok=True)
-        staged = shared / f".{PARTIAL_PARSE_FILE}.{lane}"
-        shutil.copyfile(state, staged)
-        staged.replace(shared / PARTIAL_PARSE_FILE)
+    parse_state.keep(target_path, dbt_paths(settings)[0])
     shutil.rmtree(target_path.parent)
 
 
@@ -165,7 +159,9 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
     target_path.mkdir(parents=True, exist_ok=True)
     log_path.mkdir(parents=True, exist_ok=True)
     if lane is not None:
-        _seed_partial_parse(settings, target_path)
+        parse_state.seed(target_path, dbt_paths(settings)[0])
+    variant = parse_state.variant_key(args)
+    parse_state.restore(target_path, variant)
     run_results = target_path / "run_results.json"
     # A crash before dbt writes new results must not be read as the previous run's results.
     run_results.unlink(missing_ok=True)
@@ -193,6 +189,7 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
             logger.info("dbt: %s", text)
         return_code = process.wait()
     elapsed = time.monotonic() - started
+    parse_state.save(target_path, variant)
 
     nodes = read_run_results(run_results) if run_results.exists() else ()
     result = DbtResult(
@@ -206,14 +203,6 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
     if not result.success:
         raise DbtError(failure_message(result, list(tail)), result)
     return result
-
-
-def _seed_partial_parse(settings: Settings, target_path: Path) -> None:
-    """Start a new lane from the shared partial-parse state (dbt ignores a stale one)."""
-    seeded = target_path / PARTIAL_PARSE_FILE
-    shared = dbt_paths(settings)[0] / PARTIAL_PARSE_FILE
-    if not seeded.exists() and shared.exists():
-        shutil.copyfile(shared, seeded)
 
 
 def read_run_results(path: Path) -> tuple[NodeResult, ...]:

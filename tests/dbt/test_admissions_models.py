@@ -10,13 +10,13 @@ import pytest
 from carehouse.core.settings import Settings
 from carehouse.warehouse.dbt import DbtError, DbtResult, run_dbt
 from tests.support.warehouse import (
-    ADMISSIONS,
     EXPECTED_GOLD,
     EXPECTED_QUARANTINE,
     EXPECTED_STAGED,
+    BuiltTemplate,
     RawAdmission,
+    cloned_warehouse,
     fetch_gold,
-    isolated_warehouse,
     load_raw_admissions,
 )
 
@@ -24,17 +24,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def warehouse(settings: Settings) -> Iterator[Settings]:
-    """A database holding the hand-checked raw admissions."""
-    with isolated_warehouse(settings, "dbt") as isolated:
-        load_raw_admissions(isolated, ADMISSIONS)
+def warehouse(settings: Settings, admissions_built: BuiltTemplate) -> Iterator[Settings]:
+    """A database holding the hand-checked raw admissions, built (a copy of the template)."""
+    with cloned_warehouse(settings, admissions_built.database, "dbt") as isolated:
         yield isolated
 
 
 @pytest.fixture(scope="module")
-def build(warehouse: Settings) -> DbtResult:
-    """One full `dbt build` of the project."""
-    return run_dbt(warehouse, ["build"])
+def build(admissions_built: BuiltTemplate) -> DbtResult:
+    """The one full `dbt build` of the project that built this warehouse's template."""
+    return admissions_built.build
 
 
 def test_gold_avg_los_by_department_matches_hand_computed_numbers(

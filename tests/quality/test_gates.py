@@ -16,17 +16,15 @@ from carehouse.core.environment import tool_environment
 from carehouse.core.settings import PROJECT_ROOT, Settings
 from carehouse.quality.gates import GateError, GateFailed, require_passed, verify_layer
 from carehouse.warehouse.dbt import run_dbt
-from tests.support.warehouse import ADMISSIONS, isolated_warehouse, load_raw_admissions
+from tests.support.warehouse import BuiltTemplate, cloned_warehouse
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def warehouse(settings: Settings) -> Iterator[Settings]:
-    """A database with a built gold layer."""
-    with isolated_warehouse(settings, "soda") as isolated:
-        load_raw_admissions(isolated, ADMISSIONS)
-        run_dbt(isolated, ["build"])
+def warehouse(settings: Settings, admissions_built: BuiltTemplate) -> Iterator[Settings]:
+    """A database with a built gold layer (a copy of the built admissions template)."""
+    with cloned_warehouse(settings, admissions_built.database, "soda") as isolated:
         yield isolated
 
 

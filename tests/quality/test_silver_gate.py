@@ -12,7 +12,7 @@ from carehouse.core.settings import Settings
 from carehouse.ingest.patients import load_patients
 from carehouse.quality.gates import GateResult, verify_layer
 from carehouse.warehouse.dbt import run_dbt
-from tests.support.warehouse import ADMISSIONS, isolated_warehouse, load_raw_admissions
+from tests.support.warehouse import BuiltTemplate, cloned_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,9 @@ PATIENTS_CSV = "\n".join(
 
 
 @pytest.fixture(scope="module")
-def warehouse(settings: Settings) -> Iterator[Settings]:
+def warehouse(settings: Settings, admissions_built: BuiltTemplate) -> Iterator[Settings]:
     """The hand-checked admissions built through dbt, without any patient master yet."""
-    with isolated_warehouse(settings, "silver") as isolated:
-        load_raw_admissions(isolated, ADMISSIONS)
-        run_dbt(isolated, ["build"])
+    with cloned_warehouse(settings, admissions_built.database, "silver") as isolated:
         yield isolated
 
 

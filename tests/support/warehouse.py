@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -20,6 +21,7 @@ from psycopg import sql
 from carehouse.core.bootstrap import bootstrap
 from carehouse.core.settings import Settings
 from carehouse.ingest.ledger import ensure_tables
+from carehouse.warehouse.dbt import DbtResult
 from dlt_sources.admissions.settings import DATASET, QUARANTINE_TABLE, SOURCE
 
 
@@ -162,6 +164,37 @@ def isolated_warehouse(settings: Settings, purpose: str) -> Iterator[Settings]:
         isolated = settings.for_database(database)
         bootstrap(isolated)
         yield isolated
+    finally:
+        with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+            )
+
+
+@dataclass(frozen=True)
+class BuiltTemplate:
+    """A database built once per session, copied by the modules that start from it."""
+
+    database: str
+    build: DbtResult
+
+
+@contextmanager
+def cloned_warehouse(settings: Settings, template: str, purpose: str) -> Iterator[Settings]:
+    """A copy of the built database ``template`` (Postgres copies its files): no rebuild.
+
+    For modules that start from the same warehouse and change it in their own way. The
+    template must have no open connection (Postgres refuses to copy it otherwise).
+    """
+    database = f"carehouse_{purpose}_{secrets.token_hex(4)}"
+    with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(database), sql.Identifier(template)
+            )
+        )
+    try:
+        yield settings.for_database(database)
     finally:
         with psycopg.connect(settings.dsn("admin"), autocommit=True) as conn:
             conn.execute(

@@ -3,7 +3,7 @@
     gold.pipeline_run_audit (through stg_audit__pipeline_runs). Created by an on-run-start hook
     so every dbt invocation finds it, owned by the transformer in the `audit` schema (the
     bootstrap gives that schema to the transformer; sql/ is not changed for it). The
-    orchestrator inserts a row when a run starts and updates it as the run goes (status,
+    orchestrator writes a run's row when the run starts and rewrites it when it ends (status,
     counts, gates, durations, freshness), setting recorded_at = now() on every write: the
     gold table picks up rows by recorded_at. The orchestrator creates the same table
     (carehouse.audit.schema.PIPELINE_RUNS_DDL) when it runs before dbt ever did: change both
