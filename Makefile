@@ -45,8 +45,12 @@ typecheck: install
 sqllint: install
 	$(RUN) pytest -q tests/dbt/test_sql_style.py
 
+# Two workers, each with embedded services of its own, taking whole units of work
+# (tests/support/units.py): the suite is CPU-bound, and the machine has two cores.
+PYTEST_WORKERS ?= 2
+
 pytest: install
-	$(RUN) pytest
+	$(RUN) pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from carehouse.core.environment import TELEMETRY_OFF
 from carehouse.core.settings import Settings
 from carehouse.warehouse.dbt import run_dbt
+from tests.support import units
 from tests.support.warehouse import (
     ADMISSIONS,
     BuiltTemplate,
@@ -48,57 +50,26 @@ for _name in (
     os.environ.pop(_name, None)
 
 
-# `make test` runs the suite on two workers (pytest-xdist, `--dist loadgroup`), each with
-# embedded services of its own. A module is one unit of work, so that what its fixtures build
-# is built once; these modules share a unit because they share a fixture: the flow tests
-# one warehouse per half (its first nightly is a package fixture, kept only while the
-# package's tests run back to back), the admissions modules one built template.
-SHARED_UNITS: dict[str, str] = {
-    "tests/flows/test_backfill.py": "flows-reruns",
-    "tests/flows/test_nightly.py": "flows-reruns",
-    "tests/flows/test_failures.py": "flows-failures-stream",
-    "tests/flows/test_vitals_flow.py": "flows-failures-stream",
-    "tests/flows/test_deployment.py": "flows-failures-stream",
-    "tests/dbt/test_admissions_models.py": "admissions-built",
-    "tests/quality/test_gates.py": "admissions-built",
-    "tests/quality/test_silver_gate.py": "admissions-built",
-}
-# Units in the order they are handed out, longest first (measured): each worker takes the
-# next when it is free, so the last to finish is a short one.
-LONGEST_FIRST: tuple[str, ...] = (
-    "flows-reruns",
-    "flows-failures-stream",
-    "tests/bench/test_bench_smoke.py",
-    "tests/dbt/test_patients_history.py",
-    "tests/dbt/test_labs_vitals_marts.py",
-    "admissions-built",
-    "tests/dbt/test_incremental_staging.py",
-    "tests/dbt/test_gold_marts.py",
-    "tests/dbt/test_sql_style.py",
-    "tests/ingest/vitals/test_drain.py",
-)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark every test that uses the embedded services (through `settings`) as `services`.
 
-
-def _unit(item: pytest.Item) -> str:
-    module = item.nodeid.split("::", 1)[0]
-    return SHARED_UNITS.get(module, module)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by what they need and group them into units of work, longest first.
-
-    Every test that uses the embedded services (through `settings`) is marked `services`:
-    `pytest -m "not services"` is then the inner loop, what runs without starting anything.
+    `pytest -m "not services"` is then the inner loop: what runs without starting anything.
     Derived from the fixtures a test uses, directly or through other fixtures, so a new test
     cannot forget its mark; a test that starts services another way carries it by hand.
     """
-    for item in items:
-        if "settings" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.services)
-        item.add_marker(pytest.mark.xdist_group(_unit(item)))
-    rank = {unit: position for position, unit in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_unit(item), len(rank)))
+    if "settings" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.services)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The units of work longest first; a unit's tests stay together, in their order."""
+    items.sort(key=lambda item: units.rank(units.unit_of(item.nodeid)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `make test` runs two workers
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Hand out whole units of work (tests.support.units), longest first."""
+    return units.scheduler(config, log)
 
 
 @pytest.fixture(scope="session")

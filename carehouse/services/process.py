@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -66,15 +67,51 @@ class ServiceStartError(RuntimeError):
 
 
 def free_port(preferred: int | None = None) -> int:
-    """A free TCP port on 127.0.0.1, the preferred one when it is free."""
-    if preferred and not port_open(preferred):
-        with contextlib.suppress(OSError), socket.socket() as probe:
-            probe.bind(("127.0.0.1", preferred))
-            return preferred
+    """A free TCP port on 127.0.0.1, the preferred one when it is free.
+
+    A new port is drawn below the kernel's ephemeral range, where no outgoing connection is
+    given a local port: a stopped service's port then stays free for its restart (which asks
+    for it back, so that shells that exported the address keep working) however busy the
+    machine is.
+    """
+    if preferred and _bindable(preferred):
+        return preferred
+    low, _ = _ephemeral_range()
+    candidates = list(range(_LOWEST_SERVICE_PORT, low))
+    random.SystemRandom().shuffle(candidates)
+    for port in candidates[:_PORT_ATTEMPTS]:
+        if _bindable(port):
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        bound: int = sock.getsockname()[1]
+        return bound
+
+
+# Registered ports below this are left to the machine's own services.
+_LOWEST_SERVICE_PORT = 20_000
+_PORT_ATTEMPTS = 200
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux; else IANA's)."""
+    try:
+        low, high = (int(value) for value in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return 49_152, 65_535
+    return low, high
+
+
+def _bindable(port: int) -> bool:
+    if port_open(port):
+        return False
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
