@@ -57,6 +57,10 @@ VITALS_STREAM_SELECTOR: tuple[str, ...] = ("tag:vitals_stream",)
 # chain in a step of its own, under the gold lock every stream refresh holds, and its silver
 # build leaves the chain out.
 VITALS_CHAIN = ("--select", "tag:vitals_stream+", "--exclude", GOLD_MODELS)
+# dbt unit tests check the models' SQL against fixed inputs, not the data: they pass or fail
+# with the code, so CI runs them (tests/dbt) and a batch run would only repeat them, seconds
+# of dbt's CPU per build (dbt's own advice: keep them out of production builds).
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 @task(
@@ -90,7 +94,9 @@ def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = Fal
     """Dbt build of seeds, staging, quarantine, snapshots and silver: everything but gold."""
     refresh = ["--full-refresh"] if full_refresh else []
     return run_dbt(
-        settings, ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream+", *refresh], lane=lane
+        settings,
+        ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream+", *NO_UNIT_TESTS, *refresh],
+        lane=lane,
     )
 
 
@@ -106,7 +112,7 @@ def build_vitals_staging_task(
     refresh = ["--full-refresh"] if full_refresh else []
     with gold_guard(settings):
         built = run_dbt(settings, ["run", *VITALS_CHAIN, *refresh], lane=lane)
-    tested = run_dbt(settings, ["test", *VITALS_CHAIN], lane=lane)
+    tested = run_dbt(settings, ["test", *VITALS_CHAIN, *NO_UNIT_TESTS], lane=lane)
     return replace(
         tested,
         args=("run+test", *VITALS_CHAIN),
@@ -130,7 +136,7 @@ def build_gold_next_task(
     refresh = ["--full-refresh"] if full_refresh else []
     return run_dbt(
         settings,
-        ["build", "--select", GOLD_MODELS, "--vars", GOLD_NEXT_VARS, *refresh],
+        ["build", "--select", GOLD_MODELS, "--vars", GOLD_NEXT_VARS, *NO_UNIT_TESTS, *refresh],
         lane=lane,
     )
 

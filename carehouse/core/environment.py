@@ -31,6 +31,7 @@ def database_environment(settings: Settings) -> dict[str, str]:
         "CAREHOUSE_LANDING_DIR": str(settings.landing_dir),
         "CAREHOUSE_HOSPITAL_TIMEZONE": settings.hospital_timezone,
         "CAREHOUSE_VITALS_LOOKBACK_SECONDS": str(settings.vitals_lookback_seconds),
+        "CAREHOUSE_DBT_THREADS": str(settings.dbt_threads),
         "CAREHOUSE_PATIENT_KEY_SALT": settings.patient_key_secret(),
         "CAREHOUSE_PG_HOST": address.host,
         "CAREHOUSE_PG_PORT": str(address.port),

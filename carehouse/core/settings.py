@@ -8,6 +8,7 @@ generated credentials are then read from the state files under
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     # earlier but committed later is not missed. The drain enforces the other half: it rolls
     # back (and re-drains) any batch whose transaction is still open after half of this.
     vitals_lookback_seconds: int = Field(default=60, ge=10)
+    # dbt's threads. Each compiles and sends one node at a time; on small data that is Python
+    # work, and more threads than cores only trade the GIL (a tenth more CPU for a build on
+    # two cores, no faster). Real data is Postgres's work, where four overlap well.
+    dbt_threads: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)
     connect_timeout_s: int = 5
 
     # ---- state written by `carehouse up` -------------------------------------------------

@@ -108,6 +108,8 @@ def _bindable(port: int) -> bool:
         return False
     try:
         with socket.socket() as probe:
+            # As the servers bind: connections they closed (TIME_WAIT) do not hold the port.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
     except OSError:
         return False

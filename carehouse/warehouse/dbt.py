@@ -136,6 +136,10 @@ def dbt_environment(settings: Settings, lane: str | None = None) -> dict[str, st
         "DBT_TARGET_PATH": str(target_path),
         "DBT_LOG_PATH": str(log_path),
         "DBT_USE_COLORS": "false",
+        # A lane's dbt.log is kept to read what a failed run did: node starts, ends and errors
+        # (info). Debug adds every SQL statement and event, about a twentieth of dbt's CPU;
+        # the SQL of each node is in the target's compiled/ and run/ folders anyway.
+        "DBT_LOG_LEVEL_FILE": "info",
         "DBT_VERSION_CHECK": "false",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from carehouse.core.settings import Settings
+from carehouse.warehouse import parse_state
 from carehouse.warehouse.dbt import (
     DbtError,
     DbtResult,
@@ -81,6 +82,10 @@ class DbtSession:
         # Only what dbt and the profile read; the subprocess environment's PATH etc. stay.
         full = dbt_environment(settings, lane)
         self._env = {k: v for k, v in full.items() if k.startswith(("CAREHOUSE_", "DBT_"))}
+        # From the state the nightlies keep (parse_state): a stream starts in a second or two
+        # rather than after a whole parse.
+        parse_state.seed(self.target_path, dbt_paths(settings)[0])
+        parse_state.restore(self.target_path, parse_state.variant_key([]))
         with _LOCK, _environment(self._env):
             parsed = dbtRunner().invoke(["parse", *self._paths()])
         if not parsed.success or parsed.result is None:
