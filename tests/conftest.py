@@ -34,6 +34,9 @@ os.environ.update(
         "CAREHOUSE_HOME": str(_SESSION_DIR / "home"),
         "CAREHOUSE_LANDING_DIR": str(_SESSION_DIR / "landing"),
         "PREFECT_HOME": str(_SESSION_DIR / "home" / "prefect"),
+        # The suite runs on as many workers as cores (make test): one dbt thread each. On the
+        # tests' tiny tables dbt's work is Python's, and more threads only contend for the GIL.
+        "CAREHOUSE_DBT_THREADS": "1",
         **TELEMETRY_OFF,
     }
 )
