@@ -8,7 +8,6 @@ never retried: a failing check must fail loudly, once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import date
 
 from prefect import task
@@ -54,9 +53,19 @@ VITALS_STREAM_SELECTOR: tuple[str, ...] = ("tag:vitals_stream",)
 # views its fct_vitals reads (staged and quarantined sets, NEWS2 scoring). dbt replaces a view
 # by renaming the old one and dropping it with cascade, which drops the views over it until
 # the build re-creates them; a stream refresh in that gap fails. So the nightly builds the
-# chain in a step of its own, under the gold lock every stream refresh holds, and its silver
-# build leaves the chain out.
+# chain's models in a step of its own, under the gold lock every stream refresh holds, and
+# its silver build leaves them out but runs their tests (outside the lock: the stream goes on
+# meanwhile). A test whose model is left out is still selected only with indirect selection
+# `empty` (dbt's default leaves out the tests of whatever a selection excludes); the chain's
+# tests are the only ones that change with it.
 VITALS_CHAIN = ("--select", "tag:vitals_stream+", "--exclude", GOLD_MODELS)
+SILVER_WITH_CHAIN_TESTS = (
+    "--exclude",
+    GOLD_MODELS,
+    "tag:vitals_stream+,resource_type:model",
+    "--indirect-selection",
+    "empty",
+)
 # dbt unit tests check the models' SQL against fixed inputs, not the data: they pass or fail
 # with the code, so CI runs them (tests/dbt) and a batch run would only repeat them, seconds
 # of dbt's CPU per build (dbt's own advice: keep them out of production builds).
@@ -91,12 +100,13 @@ def drain_task(settings: Settings, duration: float | None = None) -> DrainSummar
 
 @task(name="build-silver", cache_policy=NO_CACHE)
 def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = False) -> DbtResult:
-    """Dbt build of seeds, staging, quarantine, snapshots and silver: everything but gold."""
+    """Dbt build of seeds, staging, quarantine, snapshots and silver: everything but gold.
+
+    The vitals chain's models were built by the step before; their tests run here.
+    """
     refresh = ["--full-refresh"] if full_refresh else []
     return run_dbt(
-        settings,
-        ["build", "--exclude", GOLD_MODELS, "tag:vitals_stream+", *NO_UNIT_TESTS, *refresh],
-        lane=lane,
+        settings, ["build", *SILVER_WITH_CHAIN_TESTS, *NO_UNIT_TESTS, *refresh], lane=lane
     )
 
 
@@ -104,21 +114,14 @@ def build_silver_task(settings: Settings, lane: str, *, full_refresh: bool = Fal
 def build_vitals_staging_task(
     settings: Settings, lane: str, *, full_refresh: bool = False
 ) -> DbtResult:
-    """Build the vitals stream's chain below gold (see VITALS_CHAIN), then test it.
+    """Build the vitals stream's chain below gold (see VITALS_CHAIN), under the gold lock.
 
-    The models under the gold lock (the stream waits for them, seconds), their tests after
-    it: the stream goes on while they run.
+    The stream waits for these models (seconds); their tests run in the silver build, after
+    the lock, while the stream goes on.
     """
     refresh = ["--full-refresh"] if full_refresh else []
     with gold_guard(settings):
-        built = run_dbt(settings, ["run", *VITALS_CHAIN, *refresh], lane=lane)
-    tested = run_dbt(settings, ["test", *VITALS_CHAIN, *NO_UNIT_TESTS], lane=lane)
-    return replace(
-        tested,
-        args=("run+test", *VITALS_CHAIN),
-        elapsed_s=built.elapsed_s + tested.elapsed_s,
-        nodes=built.nodes + tested.nodes,
-    )
+        return run_dbt(settings, ["run", *VITALS_CHAIN, *refresh], lane=lane)
 
 
 @task(name="build-gold-next", cache_policy=NO_CACHE)
