@@ -1,7 +1,8 @@
 """Run dbt against the warehouse and fail loudly, naming the nodes that failed.
 
-dbt runs as a subprocess: its global state (flags, adapter registry, logging) stays out of
-the caller's process, so a long-lived worker can run it again and again. Its target and log
+dbt runs in a process of its own for every command (carehouse.warehouse.dbt_process): its
+global state (flags, adapter registry, logging) stays out of the caller's process, so a
+long-lived worker can run it again and again. Its target and log
 directories live under ``CAREHOUSE_HOME`` so a run never writes into the repository.
 
 Concurrent dbt processes must not share a target directory (each rewrites
@@ -18,8 +19,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 from carehouse.core.environment import database_environment
 from carehouse.core.settings import Settings
 from carehouse.warehouse import parse_state
+from carehouse.warehouse.dbt_process import DbtProcess
 
 logger = logging.getLogger(__name__)
 
@@ -116,15 +116,6 @@ def remove_lane(settings: Settings, lane: str) -> None:
     shutil.rmtree(target_path.parent)
 
 
-def dbt_command() -> list[str]:
-    """The dbt executable of the running interpreter's environment."""
-    executable = Path(sys.executable).parent / "dbt"
-    if executable.exists():
-        return [str(executable)]
-    # Installed without console scripts (e.g. some container layouts): run the module.
-    return [sys.executable, "-m", "dbt.cli.main"]
-
-
 def dbt_environment(settings: Settings, lane: str | None = None) -> dict[str, str]:
     """The full environment of a dbt subprocess: the tool environment plus dbt's paths."""
     target_path, log_path = dbt_paths(settings, lane)
@@ -170,25 +161,14 @@ def run_dbt(settings: Settings, args: list[str], *, lane: str | None = None) -> 
     # A crash before dbt writes new results must not be read as the previous run's results.
     run_results.unlink(missing_ok=True)
 
-    command = [*dbt_command(), *args]
     logger.info("running dbt %s", " ".join(args))
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=_OUTPUT_TAIL_LINES)
-    with subprocess.Popen(
-        command,
-        cwd=settings.dbt_project_dir,
-        env=dbt_environment(settings, lane),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
+    with DbtProcess(
+        args, dbt_environment(settings, lane), str(settings.dbt_project_dir)
     ) as process:
-        assert process.stdout is not None
         # Stream rather than buffer: a long build shows progress in the orchestrator's log.
-        for line in process.stdout:
-            text = line.rstrip("\n")
+        for text in process.lines():
             tail.append(text)
             logger.info("dbt: %s", text)
         return_code = process.wait()
